@@ -10,3 +10,6 @@ pub use autodiff;
 pub use ndarray;
 pub use rand;
 pub use rand_distr;
+pub mod mixture;
+pub mod quadrature;
+pub mod sde;
