@@ -316,8 +316,8 @@ fn generic_loss<T: Float>(
 ) -> T {
     let n = x.nrows();
     let mut total = T::zero();
-    for i in 0..n {
-        let mut h: Vec<T> = x.row(i).iter().map(|&v| T::from(v).unwrap()).collect();
+    for (row, &yi) in x.rows().into_iter().zip(y) {
+        let mut h: Vec<T> = row.iter().map(|&v| T::from(v).unwrap()).collect();
         for l in 0..sizes.len() - 1 {
             let (w, b) = (&params[2 * l], &params[2 * l + 1]);
             let (din, dout) = (sizes[l], sizes[l + 1]);
@@ -332,7 +332,7 @@ fn generic_loss<T: Float>(
             }
             h = out;
         }
-        let d = h[0] - T::from(y[i]).unwrap();
+        let d = h[0] - T::from(yi).unwrap();
         total = total + d * d;
     }
     total / T::from(n as f64).unwrap()

@@ -96,8 +96,11 @@ fn join(s: &[usize]) -> String {
 /// Decodes a safetensors buffer; `shown` names the source in error messages.
 fn from_bytes(bytes: &[u8], shown: &str) -> Result<Mlp> {
     let bad = |msg: String| Error::WeightsFile(format!("{shown}: {msg}"));
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+        bad(format!(
+            "not a valid safetensors file, corrupt or truncated ({e})"
+        ))
+    })?;
     let meta = header
         .metadata()
         .as_ref()
@@ -126,8 +129,11 @@ fn from_bytes(bytes: &[u8], shown: &str) -> Result<Mlp> {
         .parse()
         .map_err(|e| bad(format!("metadata `activation`: {e}")))?;
 
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        bad(format!(
+            "not a valid safetensors file, corrupt or truncated ({e})"
+        ))
+    })?;
     let n_layers = sizes.len() - 1;
     if st.len() != 2 * n_layers {
         return Err(bad(format!(
