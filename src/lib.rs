@@ -2,7 +2,9 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
 pub mod error;
+pub mod nn;
 pub mod rng;
+pub mod tape;
 
 pub use error::{Error, Result};
 

@@ -1,0 +1,408 @@
+//! Gradients of the reverse-mode tape against central finite differences (every op)
+//! and against forward-mode dual numbers from the `autodiff` crate (a whole MLP loss).
+use autodiff::{Float, F1};
+use ndarray::{array, Array2};
+use rand::RngExt;
+use score_sde::nn::{Activation, Mlp};
+use score_sde::rng::seeded;
+use score_sde::tape::{Tape, Var};
+use score_sde::Error;
+
+/// Entries drawn from U(lo, hi) with a random sign if `signed`.
+fn random(rows: usize, cols: usize, lo: f64, hi: f64, signed: bool, seed: u64) -> Array2<f64> {
+    let mut rng = seeded(seed);
+    Array2::from_shape_simple_fn((rows, cols), || {
+        let x = rng.random_range(lo..hi);
+        if signed && rng.random::<bool>() {
+            -x
+        } else {
+            x
+        }
+    })
+}
+
+/// Inputs in ±[0.1, 1.5]: bounded away from 0 so ReLU's kink is never within h.
+fn input(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+    random(rows, cols, 0.1, 1.5, true, seed)
+}
+
+/// Builds `L = Σ_ij Y_ij R_ij` with `Y = build(inputs)` and a fixed random `R`, so the
+/// seed gradient `∂L/∂Y = R` is not all ones (a wrong transpose or a missing factor
+/// in a VJP cannot hide behind a symmetric seed).
+fn loss_on_tape(
+    tape: &mut Tape,
+    inputs: &[Array2<f64>],
+    as_leaves: bool,
+    build: &dyn Fn(&mut Tape, &[Var]) -> score_sde::Result<Var>,
+) -> (Var, Vec<Var>) {
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|x| {
+            if as_leaves {
+                tape.leaf(x.clone())
+            } else {
+                tape.constant(x.clone())
+            }
+        })
+        .collect();
+    let y = build(tape, &vars).expect("op must succeed on valid shapes");
+    let (r, c) = tape.value(y).dim();
+    let weights = tape.constant(random(r, c, 0.5, 2.0, true, 999));
+    let p = tape.mul(y, weights).unwrap();
+    (tape.sum(p), vars)
+}
+
+fn eval(
+    inputs: &[Array2<f64>],
+    build: &dyn Fn(&mut Tape, &[Var]) -> score_sde::Result<Var>,
+) -> f64 {
+    let mut tape = Tape::new();
+    let (l, _) = loss_on_tape(&mut tape, inputs, false, build);
+    tape.value(l)[[0, 0]]
+}
+
+/// Compares the tape gradient with central differences `(L(x+h) − L(x−h)) / 2h`,
+/// `h = 1e-6`. Error of the difference quotient: truncation `h²|L'''|/6 ≈ 1e-12` plus
+/// roundoff `≈ ε|L|/h ≈ 2e-16·10/1e-6 = 2e-9` for the O(10) losses used here. The
+/// tolerance `1e-6·(1 + |g|)` leaves a wide margin above that, yet any wrong VJP
+/// (errors of order |g|) fails it.
+fn check(
+    name: &str,
+    inputs: Vec<Array2<f64>>,
+    build: &dyn Fn(&mut Tape, &[Var]) -> score_sde::Result<Var>,
+) {
+    const H: f64 = 1e-6;
+    const TOL: f64 = 1e-6;
+    let mut tape = Tape::new();
+    let (l, vars) = loss_on_tape(&mut tape, &inputs, true, build);
+    let grads = tape.backward(l).unwrap();
+    for (k, v) in vars.iter().enumerate() {
+        let g = grads.get(*v).expect("every leaf has a gradient");
+        assert_eq!(
+            g.dim(),
+            inputs[k].dim(),
+            "{name}: gradient shape of input {k}"
+        );
+        for idx in ndarray::indices(inputs[k].dim()) {
+            let mut plus = inputs.clone();
+            plus[k][idx] += H;
+            let mut minus = inputs.clone();
+            minus[k][idx] -= H;
+            let fd = (eval(&plus, build) - eval(&minus, build)) / (2.0 * H);
+            let err = (g[idx] - fd).abs();
+            assert!(
+                err <= TOL * (1.0 + fd.abs()),
+                "{name}: d/d input{k}{idx:?}: tape {} vs finite difference {fd} (err {err:e})",
+                g[idx]
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_gradient() {
+    check("matmul", vec![input(3, 4, 1), input(4, 2, 2)], &|t, v| {
+        t.matmul(v[0], v[1])
+    });
+}
+
+#[test]
+fn add_bias_gradient() {
+    check("add_bias", vec![input(4, 3, 3), input(1, 3, 4)], &|t, v| {
+        t.add_bias(v[0], v[1])
+    });
+}
+
+#[test]
+fn add_sub_mul_gradients() {
+    let ins = || vec![input(3, 2, 5), input(3, 2, 6)];
+    check("add", ins(), &|t, v| t.add(v[0], v[1]));
+    check("sub", ins(), &|t, v| t.sub(v[0], v[1]));
+    check("mul", ins(), &|t, v| t.mul(v[0], v[1]));
+}
+
+#[test]
+fn scale_rows_gradient() {
+    check(
+        "scale_rows",
+        vec![input(4, 3, 7), input(4, 1, 8)],
+        &|t, v| t.scale_rows(v[0], v[1]),
+    );
+}
+
+#[test]
+fn scalar_op_gradients() {
+    check("scale", vec![input(2, 3, 9)], &|t, v| {
+        Ok(t.scale(v[0], -1.7))
+    });
+    check("add_scalar", vec![input(2, 3, 10)], &|t, v| {
+        Ok(t.add_scalar(v[0], 0.3))
+    });
+}
+
+#[test]
+fn elementwise_gradients() {
+    let x = || vec![input(3, 4, 11)];
+    check("square", x(), &|t, v| Ok(t.square(v[0])));
+    check("relu", x(), &|t, v| Ok(t.relu(v[0])));
+    check("silu", x(), &|t, v| Ok(t.silu(v[0])));
+    check("tanh", x(), &|t, v| Ok(t.tanh(v[0])));
+    check("softplus", x(), &|t, v| Ok(t.softplus(v[0])));
+    check("sin", x(), &|t, v| Ok(t.sin(v[0])));
+    check("cos", x(), &|t, v| Ok(t.cos(v[0])));
+    check("exp", x(), &|t, v| Ok(t.exp(v[0])));
+}
+
+#[test]
+fn wide_range_activation_gradients() {
+    // |x| up to 8 exercises both branches of the stable sigmoid/softplus.
+    let x = || vec![random(3, 5, 0.1, 8.0, true, 12)];
+    check("silu wide", x(), &|t, v| Ok(t.silu(v[0])));
+    check("softplus wide", x(), &|t, v| Ok(t.softplus(v[0])));
+    check("tanh wide", x(), &|t, v| Ok(t.tanh(v[0])));
+}
+
+#[test]
+fn concat_sum_mean_gradients() {
+    check(
+        "concat_cols",
+        vec![input(3, 2, 13), input(3, 1, 14), input(3, 3, 15)],
+        &|t, v| t.concat_cols(v),
+    );
+    check("sum", vec![input(3, 4, 16)], &|t, v| Ok(t.sum(v[0])));
+    check("mean", vec![input(3, 4, 17)], &|t, v| t.mean(v[0]));
+}
+
+#[test]
+fn composite_gradient() {
+    // A small score-matching-like loss: mean((tanh(x W + b) ⊙ s - target)^2), sin/cos features.
+    check(
+        "composite",
+        vec![
+            input(5, 2, 18),
+            input(4, 3, 19),
+            input(1, 3, 20),
+            input(5, 1, 21),
+        ],
+        &|t, v| {
+            let (sx, cx) = (t.sin(v[0]), t.cos(v[0]));
+            let feat = t.concat_cols(&[sx, cx])?;
+            let h = t.matmul(feat, v[1])?;
+            let h = t.add_bias(h, v[2])?;
+            let h = t.tanh(h);
+            let h = t.scale_rows(h, v[3])?;
+            let d = t.add_scalar(h, -0.2);
+            let d = t.square(d);
+            t.mean(d)
+        },
+    );
+}
+
+#[test]
+fn reused_var_accumulates() {
+    // L = Σ (x⊙x + x + x) = Σ x² + 2x, so dL/dx = 2x + 2. The tape sums the four
+    // contributions as ((1 + 1) + x) + x, so it may differ from 2x + 2 by rounding only:
+    // allow 4 ulps. Dropping any one contribution would be off by ≥ 0.1.
+    let x0 = input(2, 3, 22);
+    let mut t = Tape::new();
+    let x = t.leaf(x0.clone());
+    let xx = t.mul(x, x).unwrap();
+    let twice = t.add(x, x).unwrap();
+    let y = t.add(xx, twice).unwrap();
+    let l = t.sum(y);
+    let g = t.backward(l).unwrap();
+    for (g, x) in g.get(x).unwrap().iter().zip(&x0) {
+        let e = 2.0 * x + 2.0;
+        assert!((g - e).abs() <= 4.0 * f64::EPSILON * e.abs(), "{g} vs {e}");
+    }
+
+    // Matrix used on both sides: L = Σ (A A), dL/dA = 1 Aᵀ + Aᵀ 1.
+    let a0 = input(3, 3, 23);
+    let mut t = Tape::new();
+    let a = t.leaf(a0.clone());
+    let aa = t.matmul(a, a).unwrap();
+    let l = t.sum(aa);
+    let g = t.backward(l).unwrap();
+    let ones = Array2::<f64>::ones((3, 3));
+    let expected = ones.dot(&a0.t()) + a0.t().dot(&ones);
+    let err = (g.get(a).unwrap() - &expected).mapv(f64::abs).sum();
+    // Only the summation order differs between the two sides: error ~ few ulps.
+    assert!(err < 1e-13, "matmul reuse: err {err:e}");
+}
+
+#[test]
+fn constants_and_unused_leaves() {
+    let mut t = Tape::new();
+    let x = t.leaf(array![[1.0, 2.0]]);
+    let c = t.constant(array![[3.0, 4.0]]);
+    let unused = t.leaf(array![[5.0], [6.0]]);
+    let y = t.mul(x, c).unwrap();
+    let l = t.sum(y);
+    let mut g = t.backward(l).unwrap();
+    assert_eq!(g.get(x).unwrap(), &array![[3.0, 4.0]]);
+    assert!(g.get(c).is_none(), "constants get no gradient");
+    assert!(g.get(y).is_none(), "intermediate gradients are freed");
+    assert_eq!(g.get(unused).unwrap(), &Array2::<f64>::zeros((2, 1)));
+    assert_eq!(g.take(x).unwrap(), array![[3.0, 4.0]]);
+    assert!(g.get(x).is_none(), "take moves the gradient out");
+    assert_eq!(t.len(), 5);
+    t.clear();
+    assert!(t.is_empty());
+}
+
+#[test]
+fn stable_activations_at_extremes() {
+    let mut t = Tape::new();
+    let x = t.leaf(array![[-1000.0, 1000.0, -40.0, 40.0]]);
+    let sp = t.softplus(x);
+    let si = t.silu(x);
+    let spv = t.value(sp).clone();
+    assert_eq!(spv[[0, 1]], 1000.0);
+    assert!(spv[[0, 0]] >= 0.0 && spv[[0, 0]] < 1e-300);
+    assert!((spv[[0, 2]] - (-40.0f64).exp()).abs() < 1e-30);
+    assert!(t.value(si).iter().all(|v| v.is_finite()));
+    let s = t.add(sp, si).unwrap();
+    let l = t.sum(s);
+    let g = t.backward(l).unwrap();
+    assert!(g.get(x).unwrap().iter().all(|v| v.is_finite()));
+}
+
+fn is_shape_err<T: std::fmt::Debug>(r: score_sde::Result<T>) -> bool {
+    matches!(r, Err(Error::ShapeMismatch { .. }))
+}
+
+#[test]
+fn shape_mismatches_are_errors() {
+    let mut t = Tape::new();
+    let a = t.leaf(Array2::zeros((2, 3)));
+    let b = t.leaf(Array2::zeros((2, 3)));
+    let c = t.leaf(Array2::zeros((3, 2)));
+    let bias_bad = t.leaf(Array2::zeros((1, 2)));
+    let col_bad = t.leaf(Array2::zeros((3, 1)));
+    let empty = t.leaf(Array2::zeros((0, 3)));
+    assert!(is_shape_err(t.matmul(a, b)));
+    assert!(t.matmul(a, c).is_ok());
+    assert!(is_shape_err(t.add(a, c)));
+    assert!(is_shape_err(t.sub(a, c)));
+    assert!(is_shape_err(t.mul(a, c)));
+    assert!(is_shape_err(t.add_bias(a, bias_bad)));
+    assert!(is_shape_err(t.add_bias(a, b)));
+    assert!(is_shape_err(t.scale_rows(a, col_bad)));
+    assert!(is_shape_err(t.concat_cols(&[a, c])));
+    assert!(t.concat_cols(&[]).is_err());
+    assert!(is_shape_err(t.mean(empty)));
+    // backward needs a 1x1 output
+    let e = t.backward(a).unwrap_err();
+    assert!(e.to_string().contains("[1, 1]"), "{e}");
+    // A Var from a larger tape is an error, not a panic, for fallible ops.
+    let mut small = Tape::new();
+    let s = small.leaf(Array2::zeros((2, 3)));
+    assert!(small.add(s, c).is_err());
+    assert!(small.backward(c).is_err());
+    assert!(small.try_value(c).is_none());
+}
+
+// ---------------------------------------------------------------------------------
+// Whole tape vs forward mode.
+
+/// The same MLP loss written generically over `T: Float`, so it can run on dual numbers:
+/// L = (1/n) Σ_i (f(x_i) − y_i)², f a dense net with `act` on hidden layers.
+fn generic_loss<T: Float>(
+    params: &[Vec<T>],
+    sizes: &[usize],
+    act: fn(T) -> T,
+    x: &Array2<f64>,
+    y: &[f64],
+) -> T {
+    let n = x.nrows();
+    let mut total = T::zero();
+    for (row, &yi) in x.rows().into_iter().zip(y) {
+        let mut h: Vec<T> = row.iter().map(|&v| T::from(v).unwrap()).collect();
+        for l in 0..sizes.len() - 1 {
+            let (w, b) = (&params[2 * l], &params[2 * l + 1]);
+            let (din, dout) = (sizes[l], sizes[l + 1]);
+            let mut out = vec![T::zero(); dout];
+            for (j, o) in out.iter_mut().enumerate() {
+                let mut s = T::zero();
+                for (k, hk) in h.iter().enumerate().take(din) {
+                    s = s + *hk * w[k * dout + j]; // w is [in, out] row-major
+                }
+                let z = s + b[j];
+                *o = if l + 2 < sizes.len() { act(z) } else { z };
+            }
+            h = out;
+        }
+        let d = h[0] - T::from(yi).unwrap();
+        total = total + d * d;
+    }
+    total / T::from(n as f64).unwrap()
+}
+
+fn compare_with_forward_mode(activation: Activation, act: fn(F1) -> F1) {
+    let sizes = [2, 5, 5, 1];
+    let mut rng = seeded(24);
+    let mut mlp = Mlp::new(&sizes, activation, &mut rng).unwrap();
+    // Non-zero biases so their gradients are exercised in general position.
+    for p in mlp.parameters_mut() {
+        p.mapv_inplace(|v| v + rng.random_range(-0.3..0.3));
+    }
+    let x = input(7, 2, 25);
+    let y: Vec<f64> = (0..7).map(|i| (i as f64 * 0.7).sin()).collect();
+    let target = Array2::from_shape_vec((7, 1), y.clone()).unwrap();
+    let (loss, grads) = mlp
+        .loss_and_grad(x.view(), |t, out| {
+            let c = t.constant(target.clone());
+            let d = t.sub(out, c)?;
+            let d2 = t.square(d);
+            t.mean(d2)
+        })
+        .unwrap();
+
+    let flat: Vec<Vec<f64>> = mlp
+        .parameters()
+        .iter()
+        .map(|p| p.iter().copied().collect())
+        .collect();
+    let cst: Vec<Vec<F1>> = flat
+        .iter()
+        .map(|p| p.iter().map(|&v| F1::cst(v)).collect())
+        .collect();
+    let l0 = generic_loss(&cst, &sizes, act, &x, &y);
+    // Same arithmetic up to summation order and the sigmoid form: a few ulps.
+    assert!(
+        (l0.value() - loss).abs() <= 1e-13 * loss.abs(),
+        "{} vs {loss}",
+        l0.value()
+    );
+    for (pi, p) in flat.iter().enumerate() {
+        for k in 0..p.len() {
+            let mut dual = cst.clone();
+            dual[pi][k] = F1::var(p[k]);
+            let d = generic_loss(&dual, &sizes, act, &x, &y).deriv();
+            let g = grads[pi].iter().nth(k).copied().unwrap();
+            // Both are exact derivatives evaluated in floating point; they differ only
+            // by rounding in O(100) operations (~1e-14 relative), so 1e-12 relative to
+            // max(1, |d|) (the gradient entries are O(0.01–1)) is a tight check.
+            assert!(
+                (g - d).abs() <= 1e-12 * d.abs().max(1.0),
+                "{activation}: param {pi}[{k}]: tape {g} vs forward mode {d}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mlp_tape_matches_forward_mode_tanh() {
+    compare_with_forward_mode(Activation::Tanh, |z| z.tanh());
+}
+
+#[test]
+fn mlp_tape_matches_forward_mode_silu() {
+    compare_with_forward_mode(Activation::Silu, |z| z / (F1::cst(1.0) + (-z).exp()));
+}
+
+#[test]
+fn mlp_tape_matches_forward_mode_softplus() {
+    // log(1+e^z) directly: the pre-activations here are O(1), where it is accurate.
+    compare_with_forward_mode(Activation::Softplus, |z| (F1::cst(1.0) + z.exp()).ln());
+}
