@@ -2,9 +2,19 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
 pub mod error;
+pub mod experiment;
+pub mod loss;
+pub mod metrics;
+pub mod mixture;
 pub mod nn;
+pub mod progress;
+pub mod quadrature;
 pub mod rng;
+pub mod sampling;
+pub mod score;
+pub mod sde;
 pub mod tape;
+pub mod train;
 
 pub use error::{Error, Result};
 
@@ -12,6 +22,3 @@ pub use autodiff;
 pub use ndarray;
 pub use rand;
 pub use rand_distr;
-pub mod mixture;
-pub mod quadrature;
-pub mod sde;

@@ -12,11 +12,13 @@ use rand_distr::StandardNormal;
 
 use crate::error::{Error, Result};
 
+mod choice;
 mod generic;
 mod subvp;
 mod ve;
 mod vp;
 
+pub use choice::SdeChoice;
 pub use generic::GenericSde;
 pub use subvp::SubVp;
 pub use ve::{Geometric, NoiseScale, SqrtT, Ve};

@@ -1,0 +1,3 @@
+//! The book's experiments: each takes a serialisable config (with its seed) and returns
+//! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
+pub mod ve_seed;

@@ -1,0 +1,158 @@
+//! Denoising score-matching losses, built on the reverse-mode tape.
+//!
+//! Continuous loss (Song et al. 2020, eq. 7), with the empirical data, one `t_n ~ U(eps, T)`
+//! and one kernel draw `x̃_n = mu(t_n) x_n + zeta(t_n) z_n` per data point:
+//! `J = 1/(2N) Σ_n λ(t_n) | s_θ(t_n, x̃_n) - ∇ log p(t_n, x̃_n | 0, x_n) |^2`,
+//! where `∇ log p(t, x̃ | 0, x) = -z / zeta(t)`. We evaluate it in the stable form
+//! `λ/zeta^2 |zeta s_θ + z|^2`, which never divides by a small `zeta`.
+use ndarray::{concatenate, Array2, ArrayView2, Axis};
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::nn::Mlp;
+use crate::sde::LinearSde;
+
+/// The weighting `λ(t)` of the continuous loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Weighting {
+    /// The seed's loss `mean(abs2, sigma(t) s + z)`: `λ = zeta^2`, no factor 1/2, mean over
+    /// points *and* coordinates (so it is `2/d` times the `KernelVariance` loss).
+    Seed,
+    /// `λ(t) = zeta(t)^2`: every noise level contributes a loss of order one (Song & Ermon 2019).
+    KernelVariance,
+    /// `λ(t) = g(t)^2`: the likelihood weighting, for which `J` bounds the KL divergence
+    /// (Song, Durkan, Murray, Ermon 2021).
+    Likelihood,
+    /// `λ(t) = 1`.
+    Unit,
+}
+
+impl Weighting {
+    /// `λ(t)`.
+    pub fn lambda(self, sde: &dyn LinearSde, t: f64) -> f64 {
+        match self {
+            Weighting::Seed | Weighting::KernelVariance => sde.kernel_var(t),
+            Weighting::Likelihood => sde.diffusion(t).powi(2),
+            Weighting::Unit => 1.0,
+        }
+    }
+}
+
+/// One draw of the training targets for a data batch `x0 [n, d]`.
+#[derive(Clone, Debug)]
+pub struct DsmBatch {
+    /// Network input `[x̃, t]`, `[n, d + 1]` (the seed's order: point, then time).
+    pub input: Array2<f64>,
+    /// Kernel standard deviation `zeta(t_n)` per row, `[n, 1]`.
+    pub zeta: Array2<f64>,
+    /// The noise `z_n`, `[n, d]`.
+    pub noise: Array2<f64>,
+    /// The times `t_n`.
+    pub t: Vec<f64>,
+}
+
+/// Draws `t_n ~ U(t_eps, T)`, `z_n ~ N(0, I)` and `x̃_n = mu(t_n) x_n + zeta(t_n) z_n`.
+pub fn dsm_batch(
+    sde: &dyn LinearSde,
+    x0: ArrayView2<f64>,
+    t_eps: f64,
+    rng: &mut dyn Rng,
+) -> Result<DsmBatch> {
+    let t_max = sde.t_max();
+    if !(t_eps.is_finite() && t_eps > 0.0 && t_eps < t_max) {
+        return Err(Error::param(
+            "t_eps",
+            format!("must lie in (0, T = {t_max}), got {t_eps}"),
+        ));
+    }
+    crate::error::all_finite(x0.iter(), "training data")?;
+    let (n, d) = x0.dim();
+    let t: Vec<f64> = (0..n).map(|_| rng.random_range(t_eps..t_max)).collect();
+    let noise = Array2::from_shape_simple_fn((n, d), || rng.sample::<f64, _>(StandardNormal));
+    let xt = sde.perturb(x0, ndarray::ArrayView1::from(&t), noise.view())?;
+    let tcol = Array2::from_shape_vec((n, 1), t.clone()).expect("n rows");
+    let zeta = tcol.mapv(|t| sde.kernel_std(t));
+    let input = concatenate![Axis(1), xt, tcol];
+    Ok(DsmBatch {
+        input,
+        zeta,
+        noise,
+        t,
+    })
+}
+
+/// Value and parameter gradients of the continuous DSM loss of `net` on one batch draw.
+pub fn dsm_loss_and_grad(
+    net: &Mlp,
+    sde: &dyn LinearSde,
+    weighting: Weighting,
+    batch: &DsmBatch,
+) -> Result<(f64, Vec<Array2<f64>>)> {
+    let (n, d) = batch.noise.dim();
+    let w = Array2::from_shape_vec(
+        (n, 1),
+        batch
+            .t
+            .iter()
+            .zip(batch.zeta.iter())
+            .map(|(&t, &z)| weighting.lambda(sde, t) / (z * z))
+            .collect(),
+    )
+    .expect("n rows");
+    let c = match weighting {
+        Weighting::Seed => 1.0 / (n * d) as f64,
+        _ => 0.5 / n as f64,
+    };
+    net.loss_and_grad(batch.input.view(), |tape, s| {
+        let zeta = tape.constant(batch.zeta.clone());
+        let z = tape.constant(batch.noise.clone());
+        let w = tape.constant(w);
+        let zs = tape.scale_rows(s, zeta)?;
+        let r = tape.add(zs, z)?;
+        let r2 = tape.square(r);
+        let wr2 = tape.scale_rows(r2, w)?;
+        let total = tape.sum(wr2);
+        Ok(tape.scale(total, c))
+    })
+}
+
+/// The multi-level SMLD loss of seed 001 (Song & Ermon 2019) with `λ(σ) = σ^2`, every data
+/// point perturbed at every level: `1/(2 L N) Σ_i Σ_n |σ_i s_θ(x̃, σ_i) + z|^2`, network
+/// input `[x̃, σ_i]`.
+pub fn smld_loss_and_grad(
+    net: &Mlp,
+    x0: ArrayView2<f64>,
+    sigmas: &[f64],
+    rng: &mut dyn Rng,
+) -> Result<(f64, Vec<Array2<f64>>)> {
+    if sigmas.is_empty() {
+        return Err(Error::param("sigmas", "need at least one noise level"));
+    }
+    for &s in sigmas {
+        crate::error::positive(s, "sigma")?;
+    }
+    crate::error::all_finite(x0.iter(), "training data")?;
+    let (n, d) = x0.dim();
+    let rows = n * sigmas.len();
+    let noise = Array2::from_shape_simple_fn((rows, d), || rng.sample::<f64, _>(StandardNormal));
+    let sig = Array2::from_shape_fn((rows, 1), |(r, _)| sigmas[r / n]);
+    let mut input = Array2::zeros((rows, d + 1));
+    for r in 0..rows {
+        for j in 0..d {
+            input[[r, j]] = x0[[r % n, j]] + sig[[r, 0]] * noise[[r, j]];
+        }
+        input[[r, d]] = sig[[r, 0]];
+    }
+    let c = 0.5 / rows as f64;
+    net.loss_and_grad(input.view(), |tape, s| {
+        let sig = tape.constant(sig);
+        let z = tape.constant(noise);
+        let ss = tape.scale_rows(s, sig)?;
+        let r = tape.add(ss, z)?;
+        let r2 = tape.square(r);
+        let total = tape.sum(r2);
+        Ok(tape.scale(total, c))
+    })
+}

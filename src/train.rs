@@ -1,0 +1,103 @@
+//! The training loop shared by every experiment: Adam on a loss closure, optional EMA of
+//! the weights, loss history, snapshots for "evolution of the fit" figures, a progress bar.
+use ndarray::Array2;
+use rand::Rng;
+
+use crate::error::{Error, Result};
+use crate::nn::{Adam, Ema, Mlp};
+use crate::progress::ProgressBar;
+
+/// Settings of [`train`].
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Number of Adam steps.
+    pub steps: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Decay of an exponential moving average of the weights, if any (e.g. 0.999).
+    pub ema_decay: Option<f64>,
+    /// Keep a copy of the network every this many steps (and at step 0).
+    pub snapshot_every: Option<usize>,
+    /// An optional progress bar, advanced once per step.
+    pub progress: Option<ProgressBar>,
+}
+
+impl TrainOptions {
+    /// `steps` Adam steps at learning rate `lr`, nothing else.
+    pub fn new(steps: usize, lr: f64) -> Self {
+        Self {
+            steps,
+            lr,
+            ema_decay: None,
+            snapshot_every: None,
+            progress: None,
+        }
+    }
+}
+
+/// What [`train`] returns.
+#[derive(Clone, Debug)]
+pub struct Training {
+    /// The trained network.
+    pub net: Mlp,
+    /// The EMA network, when `ema_decay` was set.
+    pub ema: Option<Mlp>,
+    /// The loss at every step, evaluated before that step's update.
+    pub losses: Vec<f64>,
+    /// `(step, network)` snapshots.
+    pub snapshots: Vec<(usize, Mlp)>,
+}
+
+/// Minimises `loss_and_grad(net, rng)` with Adam for `opts.steps` steps.
+///
+/// Errors if the loss becomes non-finite (with the step number), or on invalid options.
+pub fn train<F>(
+    mut net: Mlp,
+    opts: &TrainOptions,
+    rng: &mut dyn Rng,
+    mut loss_and_grad: F,
+) -> Result<Training>
+where
+    F: FnMut(&Mlp, &mut dyn Rng) -> Result<(f64, Vec<Array2<f64>>)>,
+{
+    let mut adam = Adam::new(opts.lr)?;
+    let mut ema = opts.ema_decay.map(|d| Ema::new(&net, d)).transpose()?;
+    if opts.snapshot_every == Some(0) {
+        return Err(Error::param("snapshot_every", "must be >= 1"));
+    }
+    let mut losses = Vec::with_capacity(opts.steps);
+    let mut snapshots = Vec::new();
+    for step in 0..opts.steps {
+        if let Some(k) = opts.snapshot_every {
+            if step % k == 0 {
+                snapshots.push((step, net.clone()));
+            }
+        }
+        let (loss, grads) = loss_and_grad(&net, rng)?;
+        if !loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: format!("training loss at step {step}"),
+            });
+        }
+        losses.push(loss);
+        adam.step(net.parameters_mut(), &grads)?;
+        if let Some(e) = ema.as_mut() {
+            e.update(&net)?;
+        }
+        if let Some(pb) = &opts.progress {
+            pb.inc(1);
+            if step % 50 == 0 {
+                pb.set_prefix(format!("loss {loss:.4}"));
+            }
+        }
+    }
+    if opts.snapshot_every.is_some() {
+        snapshots.push((opts.steps, net.clone()));
+    }
+    Ok(Training {
+        net,
+        ema: ema.map(|e| e.model().clone()),
+        losses,
+        snapshots,
+    })
+}
