@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run every test: formatting and lints, the library's tests (cargo test), the book
+# (rebuilt from fresh experiments, build-log checks, mdbook test) and the notebooks
+# (executed headlessly). Installs what it needs when absent.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$(date +%s)
+cargo fmt --all -- --check
+cargo clippy --release --all-targets -- -D warnings
+cargo test --release
+scripts/build-book.sh
+scripts/check-book.sh
+if [ -x scripts/run-notebooks.sh ]; then scripts/run-notebooks.sh; fi
+echo "test: all checks passed in $(( $(date +%s) - start )) s"
