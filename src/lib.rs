@@ -11,5 +11,6 @@ pub use ndarray;
 pub use rand;
 pub use rand_distr;
 pub mod mixture;
+pub mod plot;
 pub mod quadrature;
 pub mod sde;
