@@ -8,6 +8,7 @@ pub mod loss;
 pub mod metrics;
 pub mod mixture;
 pub mod nn;
+pub mod plot;
 pub mod progress;
 pub mod quadrature;
 pub mod rng;
