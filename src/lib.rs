@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod error;
 pub mod experiment;
+pub mod figures;
 pub mod loss;
 pub mod metrics;
 pub mod mixture;

@@ -66,6 +66,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Run every experiment of the book and write its figures and numbers.
+    BookAssets {
+        /// Output folder (the book reads book/src/generated).
+        #[arg(long, default_value = "book/src/generated")]
+        out: PathBuf,
+    },
     /// Time a training step and a sampling step; one line per workload.
     Bench {
         /// Fewer repeats (for a smoke test).
@@ -149,6 +155,16 @@ fn dispatch(cmd: Command) -> Result<()> {
             time_points,
             seed,
         } => sample(&weights, &sde, paths, time_points, seed),
+        Command::BookAssets { out } => {
+            let t = std::time::Instant::now();
+            score_sde::figures::write_all(&out, Some(progress::bar(0, "book")))?;
+            println!(
+                "book assets written to {} in {:.1} s",
+                out.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
         Command::Bench { quick } => bench(quick),
     }
 }
@@ -181,6 +197,14 @@ fn run(config: &VeSeedConfig, out: &Path) -> Result<()> {
         &serde_json::to_string_pretty(&result.report)?,
     )?;
     weights_io::save(&result.training.net, out.join("weights.safetensors"))?;
+    score_sde::figures::ve_seed::write_figures(
+        &result,
+        None,
+        score_sde::figures::ve_seed::Out {
+            dir: &out.join("figures"),
+            png: true,
+        },
+    )?;
     let r = &result.report;
     println!(
         "sde={} steps={} loss_last_100={:.4}",
