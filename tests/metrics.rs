@@ -10,7 +10,7 @@ use score_sde::quadrature::linspace;
 fn w1_of_a_point_mass() {
     let g = GaussianMixture::new_1d(&[1.0], &[0.0], &[1.0]).unwrap();
     for &c in &[0.0, 0.7, -1.5] {
-        let phi = (-0.5 * c * c as f64).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let phi = (-0.5f64 * c * c).exp() / (2.0 * std::f64::consts::PI).sqrt();
         let cdf = g.cdf_1d(c).unwrap();
         let exact = 2.0 * phi + c * (2.0 * cdf - 1.0);
         let w1 = wasserstein1(&[c; 10], &g).unwrap();
