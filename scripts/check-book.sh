@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Build the book, fail on any math or configuration error, then run the Rust
-# snippets of the book against the `score_sde` crate.
+# Build the book, fail on any math, configuration or link error, then run the
+# Rust snippets of the book against the `score_sde` crate.
+#
+# Checks, in order:
+#   1. `mdbook build`, with the log scanned for errors that mdbook only warns about;
+#   2. every page: no raw `$$`, no KaTeX error box, no strikethrough (a sign
+#      that rendered math was parsed as Markdown);
+#   3. every internal link and #anchor resolves;
+#   4. `mdbook test` against exactly the rlibs of a fresh `cargo build --lib`.
 #
 #   scripts/check-book.sh            build + checks + `mdbook test`
 #   scripts/check-book.sh --no-test  build + checks only
