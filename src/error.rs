@@ -80,7 +80,10 @@ pub fn positive(x: f64, name: &'static str) -> Result<f64> {
     if x.is_finite() && x > 0.0 {
         Ok(x)
     } else {
-        Err(Error::param(name, format!("must be a finite number > 0, got {x}")))
+        Err(Error::param(
+            name,
+            format!("must be a finite number > 0, got {x}"),
+        ))
     }
 }
 

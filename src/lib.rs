@@ -1,6 +1,7 @@
 //! score-sde: the tested library behind the book *Score-based generative modeling through SDEs*.
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
+pub mod ddpm;
 pub mod error;
 pub mod rng;
 
