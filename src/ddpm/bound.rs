@@ -303,9 +303,10 @@ pub fn vlb_constant(
     Ok(0.5 * d * (r - 1.0 - r.ln()))
 }
 
-/// One training batch for the eps loss: row `i` has `x_k[i] = sqrt(alpha_bar_{k_i}) x_0[i]
-/// + sqrt(1 - alpha_bar_{k_i}) eps[i]` with `k_i ~ U{1..K}` and `eps[i] ~ N(0, I)`
-/// (Ho et al. Algorithm 1). The network input is `(x_k, k)`, its target `eps`.
+/// One training batch for the eps loss (Ho et al. Algorithm 1): row `i` holds
+/// `x_k = sqrt(alpha_bar_k) x_0 + sqrt(1 - alpha_bar_k) eps` with its own step
+/// `k = k_i ~ U{1..K}` and noise `eps ~ N(0, I)`. The network input is `(x_k, k)`, its
+/// target `eps`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpsTargets {
     /// Noised data `x_k`, shape `[n, d]`.
