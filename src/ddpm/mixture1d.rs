@@ -12,6 +12,8 @@ pub(crate) struct Mixture1d {
     weights: Vec<f64>,
     means: Vec<f64>,
     sds: Vec<f64>,
+    /// `ln w_i - ln s_i - ln(2 pi)/2`, precomputed: the density is evaluated millions of times.
+    log_norm: Vec<f64>,
 }
 
 impl Mixture1d {
@@ -50,45 +52,55 @@ impl Mixture1d {
         for &s in sds {
             crate::error::positive(s, "mixture standard deviation")?;
         }
-        Ok(Self {
-            weights: weights.to_vec(),
-            means: means.to_vec(),
-            sds: sds.to_vec(),
-        })
+        Ok(Self::from_parts(
+            weights.to_vec(),
+            means.to_vec(),
+            sds.to_vec(),
+        ))
+    }
+
+    fn from_parts(weights: Vec<f64>, means: Vec<f64>, sds: Vec<f64>) -> Self {
+        let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+        let log_norm = weights
+            .iter()
+            .zip(&sds)
+            .map(|(w, s)| w.ln() - s.ln() - half_ln_2pi)
+            .collect();
+        Self {
+            weights,
+            means,
+            sds,
+            log_norm,
+        }
     }
 
     /// The law of `a X + sqrt(v) Z`, `Z ~ N(0, 1)` independent: means `a m_i`,
     /// variances `a^2 s_i^2 + v`.
     pub(crate) fn scaled_plus_noise(&self, a: f64, v: f64) -> Self {
-        Self {
-            weights: self.weights.clone(),
-            means: self.means.iter().map(|m| a * m).collect(),
-            sds: self
-                .sds
+        Self::from_parts(
+            self.weights.clone(),
+            self.means.iter().map(|m| a * m).collect(),
+            self.sds
                 .iter()
                 .map(|s| (a * a * s * s + v).sqrt())
                 .collect(),
-        }
+        )
     }
 
     /// `(ln p(x), d/dx ln p(x))`, both by log-sum-exp over the components.
     pub(crate) fn log_pdf_and_score(&self, x: f64) -> (f64, f64) {
-        let half_ln_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
-        let mut max = f64::NEG_INFINITY;
-        let logs: Vec<f64> = (0..self.weights.len())
-            .map(|i| {
-                let z = (x - self.means[i]) / self.sds[i];
-                let l = self.weights[i].ln() - self.sds[i].ln() - half_ln_2pi - 0.5 * z * z;
-                if l > max {
-                    max = l;
-                }
-                l
-            })
-            .collect();
+        let log_term = |i: usize| {
+            let z = (x - self.means[i]) / self.sds[i];
+            self.log_norm[i] - 0.5 * z * z
+        };
+        // two passes (max, then sum) instead of a buffer: this runs once per sample and step
+        let max = (0..self.weights.len())
+            .map(log_term)
+            .fold(f64::NEG_INFINITY, f64::max);
         let mut sum = 0.0;
         let mut score = 0.0;
-        for (i, l) in logs.iter().enumerate() {
-            let r = (l - max).exp();
+        for i in 0..self.weights.len() {
+            let r = (log_term(i) - max).exp();
             sum += r;
             score += r * (self.means[i] - x) / (self.sds[i] * self.sds[i]);
         }
