@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
 pub mod bench;
+pub mod ddpm;
 pub mod error;
 pub mod experiment;
 pub mod figures;
@@ -18,7 +19,6 @@ pub mod score;
 pub mod sde;
 pub mod tape;
 pub mod train;
-
 pub use error::{Error, Result};
 
 pub use autodiff;
