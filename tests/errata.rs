@@ -298,7 +298,8 @@ fn entry_05_ve_sqrt_variance_is_t() {
 /// Entry 6 (and 16). The kernel score `conditional_score` equals the forward-mode derivative
 /// of the log-density `ln N(x; mu x0, zeta^2)` for VE (both schedules), VP and sub-VP, to
 /// 1e-12 relative (the same arithmetic, rounding only). The seed's `∇p` is the score times
-/// the density: four kernel sds into the tail it is below 1e-3 of the score.
+/// the density: four kernel sds into the tail that factor is `phi(4)/zeta`, below
+/// `1e-3/zeta`, so `∇p` is negligible exactly where the score is large.
 #[test]
 fn entry_06_kernel_score_autodiff() {
     let sdes: Vec<Box<dyn LinearSde>> = vec![
@@ -537,7 +538,8 @@ fn entry_12_continuous_loss_floor() {
 }
 
 /// Entry 13. The VP drift coefficient is `f(t) = -beta(t)/2` (exact), consistent with
-/// `d mu/dt = f mu` (central differences, h = 1e-6, tolerance 1e-7 relative). With the
+/// `d mu/dt = f mu` (central differences, h = 1e-6: truncation ~1e-9 and rounding ~1e-10
+/// relative; tolerance 1e-7 relative). With the
 /// seed's `+beta/2` the variance (quadrature of the general formula, GenericSde) at T = 1
 /// exceeds 1000, where the VP one is below 1.
 #[test]
@@ -554,7 +556,7 @@ fn entry_13_vp_drift_sign() {
             "d mu/dt = f mu",
             dmu,
             sde.drift_coef(t) * mu,
-            1e-7 * mu.max(1e-3) * 20.0,
+            1e-7 * (sde.drift_coef(t) * mu).abs(),
         );
     }
     let lb = LinearBeta::song();
@@ -1202,6 +1204,54 @@ fn entry_32_reverse_transition_mixture_of_posteriors() {
     let eps = oracle.eps_star(xk, k).unwrap();
     let mean = mu_theta(&s, x.view(), array![[eps]].view(), k).unwrap()[[0, 0]];
     assert_close("oracle reverse mean", mean, rm, 1e-10);
+}
+
+/// Entry 33. Both factorisations of `p(x_{1:K} | x0)` agree: the forward product
+/// `Σ_k ln q(x_k | x_{k-1})` equals `ln q(x_K | x0) + Σ_{k=2}^K ln q(x_{k-1} | x_k, x0)`
+/// (library `posterior` and `gaussian_log_pdf_iso`, closed-form marginal), K = 6, at five
+/// simulated paths: tolerance 1e-10. The seed's first factor `p(x0 | x1, x0)` is a point mass
+/// (`beta_tilde_1 = 0`, so its density is an error), and dropping `q(x_K | x0)` as the seed
+/// does changes the log-density by more than 0.1.
+#[test]
+fn entry_33_two_factorisations_agree() {
+    let s = short_schedule();
+    let kk = s.num_steps();
+    let x0v = 0.8;
+    let mut rng = seeded(33);
+    let x0 = Array2::from_elem((1, 1), x0v);
+    let lp = |x: f64, m: f64, v: f64| {
+        gaussian_log_pdf_iso(array![x].view(), array![m].view(), v).unwrap()
+    };
+    for _ in 0..5 {
+        let path = simulate_chain(&s, x0.view(), &mut rng).unwrap();
+        let x = |k: usize| path[k][[0, 0]];
+        let forward: f64 = (1..=kk)
+            .map(|k| {
+                lp(
+                    x(k),
+                    s.alpha(k).unwrap().sqrt() * x(k - 1),
+                    s.beta(k).unwrap(),
+                )
+            })
+            .sum();
+        let last = lp(
+            x(kk),
+            s.alpha_bar(kk).unwrap().sqrt() * x0v,
+            s.one_minus_alpha_bar(kk).unwrap(),
+        );
+        let backward: f64 = (2..=kk)
+            .map(|k| {
+                let p = posterior(&s, x0.view(), path[k].view(), k).unwrap();
+                lp(x(k - 1), p.mean[[0, 0]], p.variance)
+            })
+            .sum();
+        assert_close("two factorisations", forward, last + backward, 1e-10);
+        assert!(last.abs() > 0.1, "ln q(x_K | x0) = {last}");
+        let p1 = posterior(&s, x0.view(), path[1].view(), 1).unwrap();
+        assert_eq!(p1.variance, 0.0);
+        assert_eq!(p1.mean[[0, 0]], x0v);
+        assert!(gaussian_log_pdf_iso(array![x0v].view(), p1.mean.row(0), p1.variance).is_err());
+    }
 }
 
 /// Entry 34. Ancestral samples (n = 4000, seed schedule, exact eps oracle) of the bimodal
