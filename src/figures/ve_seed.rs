@@ -273,7 +273,10 @@ pub fn write_figures(
 
     if let Some(fixed) = fixed {
         let starts = ["N(0, 1) start", "exact p_1 start", "moment-matched start"];
-        for (score, idx, name) in [("network", 0, "prior_mismatch"), ("exact", 2, "prior_mismatch_exact")] {
+        for (score, idx, name) in [
+            ("network", 0, "prior_mismatch"),
+            ("exact", 2, "prior_mismatch_exact"),
+        ] {
             let samples = [
                 &run.eval_samples[idx],
                 &run.eval_samples[idx + 1],
