@@ -286,7 +286,7 @@ pub fn write_figures(
                 .iter()
                 .zip(starts)
                 .map(|(s, start)| {
-                    Chart::new(format!("{score} score, {start}"))
+                    Chart::new(start)
                         .x_label("x")
                         .y_label("density")
                         .histogram("sample", s.column(0).to_vec(), 40, (-3.0, 3.0))
