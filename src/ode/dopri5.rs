@@ -172,7 +172,12 @@ where
                     ys.scaled_add(hs * a, kj);
                 }
             }
-            let ts = if s == 6 { t + hs } else { t + C[s] * hs };
+            // Stage times never leave [t, t1] (round-off could step past t1 on the last step).
+            let ts = if last && C[s] == 1.0 {
+                t1
+            } else {
+                t + C[s] * hs
+            };
             let k = eval(&mut f, ts, ys.view(), &mut n_evals)?;
             ks.push(k);
         }

@@ -21,13 +21,20 @@ where
     let mut n_evals = 0;
     for i in 0..n_steps {
         let t = t0 + i as f64 * h;
+        // The last step lands exactly on t1 (no round-off overshoot past the interval).
+        let t_next = if i + 1 == n_steps {
+            t1
+        } else {
+            t0 + (i + 1) as f64 * h
+        };
+        let (h, t_mid) = (t_next - t, 0.5 * (t + t_next));
         let k1 = eval(&mut f, t, y.view(), &mut n_evals)?;
         let y2 = &y + &(&k1 * (0.5 * h));
-        let k2 = eval(&mut f, t + 0.5 * h, y2.view(), &mut n_evals)?;
+        let k2 = eval(&mut f, t_mid, y2.view(), &mut n_evals)?;
         let y3 = &y + &(&k2 * (0.5 * h));
-        let k3 = eval(&mut f, t + 0.5 * h, y3.view(), &mut n_evals)?;
+        let k3 = eval(&mut f, t_mid, y3.view(), &mut n_evals)?;
         let y4 = &y + &(&k3 * h);
-        let k4 = eval(&mut f, t + h, y4.view(), &mut n_evals)?;
+        let k4 = eval(&mut f, t_next, y4.view(), &mut n_evals)?;
         Zip::from(&mut y)
             .and(&k1)
             .and(&k2)
