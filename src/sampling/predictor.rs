@@ -59,7 +59,7 @@ impl Predictor {
         t_prev: f64,
         rng: &mut dyn Rng,
     ) -> Result<()> {
-        if !(t_prev < t) {
+        if t_prev.is_nan() || t.is_nan() || t_prev >= t {
             return Err(Error::param(
                 "t_prev",
                 format!("must be < t = {t}, got {t_prev}"),
