@@ -309,13 +309,12 @@ pub fn convergence_study(n_sde: usize, n_ode: usize) -> Result<(Vec<Curve>, f64)
 fn write_convergence(dir: &Path) -> Result<()> {
     let (n_sde, n_ode) = (6000, 1000);
     let (curves, floor) = convergence_study(n_sde, n_ode)?;
-    let mut by_steps = Chart::new(
-        "Error of the final distribution vs number of steps (VP, exact score, exact p_T start)",
-    )
-    .x_label("number of steps")
-    .y_label("W1 to the target")
-    .log_x()
-    .log_y();
+    let mut by_steps =
+        Chart::new("Error of the final distribution vs steps (VP, exact score and p_T)")
+            .x_label("number of steps")
+            .y_label("W1 to the target")
+            .log_x()
+            .log_y();
     let mut by_evals = Chart::new("Error vs score evaluations")
         .x_label("score evaluations (per sample)")
         .y_label("W1 to the target")
