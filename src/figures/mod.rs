@@ -8,11 +8,13 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
 
+pub mod samplers;
 pub mod ve_seed;
 
 /// Runs every chapter's experiments and writes their assets under `out`.
 pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
     ve_seed::write(&out.join("ve_seed"), progress)?;
+    samplers::write(&out.join("samplers"))?;
     Ok(())
 }
 
