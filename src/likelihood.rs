@@ -86,6 +86,7 @@ pub fn flow_log_likelihood(
     };
     let mut y0 = Array2::zeros((n, d + 1));
     y0.slice_mut(s![.., ..d]).assign(&x);
+    // ANCHOR: augmented_ode
     let rhs = |t: f64, y: ArrayView2<f64>| -> Result<Array2<f64>> {
         let xs = y.slice(s![.., ..d]);
         let sc = score.score(t, xs)?;
@@ -106,6 +107,7 @@ pub fn flow_log_likelihood(
         out.column_mut(d).assign(&div_v);
         Ok(out)
     };
+    // ANCHOR_END: augmented_ode
     let sol = method.solve(rhs, t_min, t_max, y0)?;
     Ok(FlowLikelihood {
         x_end: sol.y.slice(s![.., ..d]).to_owned(),

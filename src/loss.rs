@@ -125,6 +125,7 @@ pub fn dsm_loss_and_grad(
 /// The multi-level SMLD loss of seed 001 (Song & Ermon 2019) with `λ(σ) = σ^2`, every data
 /// point perturbed at every level: `1/(2 L N) Σ_i Σ_n |σ_i s_θ(x̃, σ_i) + z|^2`, network
 /// input `[x̃, σ_i]`.
+// ANCHOR: smld_loss
 pub fn smld_loss_and_grad(
     net: &Mlp,
     x0: ArrayView2<f64>,
@@ -160,3 +161,4 @@ pub fn smld_loss_and_grad(
         Ok(tape.scale(total, c))
     })
 }
+// ANCHOR_END: smld_loss

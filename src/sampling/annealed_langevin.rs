@@ -75,6 +75,7 @@ pub fn annealed_langevin(
     let mut x = x_init;
     let mut paths = config.keep_paths.then(|| vec![x.clone()]);
     let mut n_score_evals = 0;
+    // ANCHOR: annealed_langevin_loop
     for &s in sig {
         let alpha = config.eps * s * s / (sigma_l * sigma_l);
         for _ in 0..config.steps_per_level {
@@ -87,6 +88,7 @@ pub fn annealed_langevin(
             }
         }
     }
+    // ANCHOR_END: annealed_langevin_loop
     if config.denoise {
         let g = score.score(sigma_l, x.view())?;
         crate::sde::check_same("score output", x.dim(), g.dim())?;

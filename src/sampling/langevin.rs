@@ -22,10 +22,12 @@ pub fn langevin_step(
         ));
     }
     crate::sde::check_same("Langevin: score", x.dim(), s.dim())?;
+    // ANCHOR: langevin_step
     let (h, sq) = (0.5 * alpha, alpha.sqrt());
     Zip::from(x).and(&s).for_each(|x, &s| {
         let z: f64 = rng.sample(StandardNormal);
         *x += h * s + sq * z;
     });
+    // ANCHOR_END: langevin_step
     Ok(())
 }
