@@ -190,6 +190,7 @@ fn same_seed_same_numbers() {
         noise_reps: 3,
         n_paths: 10,
         ladder: vec![40, 80],
+        ladder_samples: 2000,
         ..DdpmSeedConfig::seed_settings()
     };
     let a = run(&config, None).unwrap();

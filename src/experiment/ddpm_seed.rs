@@ -44,9 +44,11 @@ pub struct DdpmSeedConfig {
     /// Steps `k` at which `eps_theta` is compared with `eps*` on a grid.
     pub eps_steps: Vec<usize>,
     /// Chain lengths of the oracle ladder (the schedule's `beta` range scaled by
-    /// `num_steps / K`, so `sum_k beta_k` stays the same), `n_samples` samples per rung and
-    /// variance; moments and KS only (no W1, whose quadrature dominates the run time).
+    /// `num_steps / K`, so `sum_k beta_k` stays the same); moments and KS only (no W1, whose
+    /// quadrature dominates the run time).
     pub ladder: Vec<usize>,
+    /// Samples per rung of the ladder and per variance choice.
+    pub ladder_samples: usize,
 }
 
 impl DdpmSeedConfig {
@@ -68,6 +70,7 @@ impl DdpmSeedConfig {
             n_paths: 200,
             eps_steps: vec![1, 5, 10, 20, 40],
             ladder: vec![40, 80, 160, 320],
+            ladder_samples: 20_000,
         }
     }
 
@@ -332,7 +335,7 @@ fn entropy(target: &GaussianMixture) -> Result<f64> {
 
 /// Runs the experiment. `progress` (if any) gets one tick per training step.
 pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<DdpmSeedRun> {
-    if config.n_data < 2 || config.n_samples < 2 {
+    if config.n_data < 2 || config.n_samples < 2 || config.ladder_samples < 2 {
         return Err(Error::param(
             "n_data",
             "need at least 2 data points and samples",
@@ -454,8 +457,9 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
             let (b1, bk) = (config.beta_1 * scale, config.beta_k * scale);
             let s = VarianceSchedule::linear(b1, bk, kk)?;
             let o = MixtureEpsOracle::from_mixture(&s, &target)?;
-            let xb = ancestral_sample(&s, &o, ReverseVariance::Beta, n, 1, &mut rng)?;
-            let xt = ancestral_sample(&s, &o, ReverseVariance::BetaTilde, n, 1, &mut rng)?;
+            let m = config.ladder_samples;
+            let xb = ancestral_sample(&s, &o, ReverseVariance::Beta, m, 1, &mut rng)?;
+            let xt = ancestral_sample(&s, &o, ReverseVariance::BetaTilde, m, 1, &mut rng)?;
             Ok(LadderRow {
                 num_steps: kk,
                 beta_1: b1,

@@ -147,11 +147,20 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
     // Training loss.
     let losses = &run.training.losses;
     let steps: Vec<f64> = (1..=losses.len()).map(|i| i as f64).collect();
+    let w = 100.min(losses.len());
+    let running: Vec<f64> = (w..=losses.len())
+        .map(|i| losses[i - w..i].iter().sum::<f64>() / w as f64)
+        .collect();
     save(
         Chart::new("Training loss: the seed's mean (eps_theta - eps)^2")
             .x_label("Adam step")
             .y_label("loss")
-            .line("loss per step", steps, losses.clone())
+            .line("loss per step", steps.clone(), losses.clone())
+            .line(
+                format!("mean of the last {w} steps"),
+                steps[w - 1..].to_vec(),
+                running,
+            )
             .hline("the same loss with the exact eps*", r.oracle_loss)
             .y_range(0.0, (losses[0] * 1.1).min(1.5)),
         dir,
@@ -226,12 +235,30 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
 
     // Bound per term.
     let js: Vec<f64> = (0..=k_max).map(|j| j as f64).collect();
+    let diff: Vec<f64> = run
+        .bound_net
+        .terms
+        .iter()
+        .zip(&run.bound_oracle.terms)
+        .map(|(a, b)| a - b)
+        .collect();
     save(
-        Chart::new("Terms of the bound (sigma^2 = beta), nats per data point")
-            .x_label("term index j (L_0 decoder, L_1..L_{K-1} KL, L_K prior)")
-            .y_label("L_j")
-            .line("network", js.clone(), run.bound_net.terms.clone())
-            .dashed_line("exact eps*", js, run.bound_oracle.terms.clone()),
+        Figure::grid(
+            2,
+            [
+                Chart::new("L_j, nats per data point")
+                    .x_label("j (L_0 decoder, L_1..L_{K-1} KL, L_K prior)")
+                    .y_label("L_j")
+                    .line("network", js.clone(), run.bound_net.terms.clone())
+                    .dashed_line("exact eps*", js.clone(), run.bound_oracle.terms.clone()),
+                Chart::new("Network minus exact eps*, same noise")
+                    .x_label("j")
+                    .y_label("difference of L_j (nats)")
+                    .line("network - exact", js, diff)
+                    .hline("0", 0.0),
+            ],
+        )
+        .with_title("Terms of the variational bound, sigma^2 = beta"),
         dir,
         "bound_terms",
     )?;
@@ -360,6 +387,10 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
             ("p_K_std", format!("{:.5}", r.p_k_std)),
             ("chain_K_mean", f3(r.chain_k_mean)),
             ("chain_K_std", f3(r.chain_k_std)),
+            (
+                "chain_K_mean_se",
+                format!("{:.3}", r.chain_k_std / (r.config.n_data as f64).sqrt()),
+            ),
             ("prior_term", format!("{:.1e}", r.bound_oracle_beta.l_prior)),
             ("seed_last_var", f3(r.seed_chain_last_var)),
             ("seed_recursion_var", f3(r.seed_chain_recursion_var)),
@@ -397,6 +428,7 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
             ("floor_w1", f3(r.noise_floor.w1_mean)),
             ("floor_w1_q95", f3(r.noise_floor.w1_q95)),
             ("n_samples", r.config.n_samples.to_string()),
+            ("ladder_samples", r.config.ladder_samples.to_string()),
             ("target_var", format!("{:.2}", r.target_std.powi(2))),
             ("target_entropy", f3(r.target_entropy)),
             ("bound_net", f3(r.bound_net_beta.total)),
