@@ -263,17 +263,26 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
         "bound_terms",
     )?;
 
-    // The ladder.
-    let lk: Vec<f64> = r.ladder.iter().map(|l| l.num_steps as f64).collect();
+    // The ladder, against 1 / K: a first-order error is a straight line to the target at 0.
+    let inv_k: Vec<f64> = r.ladder.iter().map(|l| 1.0 / l.num_steps as f64).collect();
     let var =
         |f: fn(&LadderRow) -> Moments| r.ladder.iter().map(|l| f(l).variance.0).collect::<Vec<_>>();
+    let (vb, vt) = (var(|l| l.beta), var(|l| l.beta_tilde));
+    let x_max = inv_k.iter().cloned().fold(0.0, f64::max) * 1.1;
     save(
         Chart::new("Exact eps*, the same beta range in more, smaller steps")
-            .x_label("K (beta_1 .. beta_K scaled by 40 / K)")
+            .x_label(format!(
+                "1 / K  (K = {} from right to left)",
+                r.ladder
+                    .iter()
+                    .map(|l| l.num_steps.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .y_label("variance of the samples")
-            .log_x()
-            .line("sigma^2 = beta", lk.clone(), var(|l| l.beta))
-            .line("sigma^2 = beta_tilde", lk, var(|l| l.beta_tilde))
+            .x_range(0.0, x_max)
+            .line("sigma^2 = beta", inv_k.clone(), vb)
+            .line("sigma^2 = beta_tilde", inv_k, vt)
             .hline("target variance", r.target_std.powi(2)),
         dir,
         "ladder",
