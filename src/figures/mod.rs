@@ -8,13 +8,15 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
 
+pub mod ddpm;
 pub mod samplers;
 pub mod ve_seed;
 
 /// Runs every chapter's experiments and writes their assets under `out`.
 pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
-    ve_seed::write(&out.join("ve_seed"), progress)?;
+    ve_seed::write(&out.join("ve_seed"), progress.clone())?;
     samplers::write(&out.join("samplers"))?;
+    ddpm::write(&out.join("ddpm"), progress)?;
     Ok(())
 }
 
