@@ -5,6 +5,7 @@ pub mod bench;
 pub mod ddpm;
 pub mod error;
 pub mod experiment;
+pub mod fast;
 pub mod figures;
 pub mod loss;
 pub mod metrics;
