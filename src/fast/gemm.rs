@@ -226,3 +226,52 @@ fn tile<F: Float, E: Epilogue<F>, const FMA: bool, const MR: usize, const NR: us
         epi.row(i0 + r, j0, acc_r);
     }
 }
+
+/// `c = a · b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]` through the tiled kernel
+/// (for benchmarks against other backends). Errors on slices of the wrong length.
+pub fn matmul<F: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[F],
+    b: &[F],
+    c: &mut [F],
+) -> crate::Result<()> {
+    for (what, len, want) in [
+        ("a", a.len(), m * k),
+        ("b", b.len(), k * n),
+        ("c", c.len(), m * n),
+    ] {
+        if len != want {
+            return Err(crate::Error::shape(format!("matmul {what}"), want, len));
+        }
+    }
+    let lhs = Lhs {
+        data: a,
+        rs: k,
+        ps: 1,
+    };
+    let rhs = Rhs { data: b, ld: n };
+    let mut epi = Store { out: c, ld: n };
+    #[cfg(target_arch = "x86_64")]
+    if fma_available() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        unsafe { matmul_fma(m, k, n, lhs, rhs, &mut epi) };
+        return Ok(());
+    }
+    gemm::<F, _, false>(m, n, k, lhs, rhs, &mut epi);
+    Ok(())
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn matmul_fma<F: Float>(
+    m: usize,
+    k: usize,
+    n: usize,
+    lhs: Lhs<'_, F>,
+    rhs: Rhs<'_, F>,
+    epi: &mut Store<'_, F>,
+) {
+    gemm::<F, _, true>(m, n, k, lhs, rhs, epi);
+}

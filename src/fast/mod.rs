@@ -13,6 +13,6 @@ pub mod trainer;
 
 pub use dsm::DsmBuffers;
 pub use float::Float;
-pub use gemm::fma_available;
+pub use gemm::{fma_available, matmul};
 pub use mlp::{FusedMlp, Layout};
 pub use trainer::{FusedTrainer, ResidualLoss};

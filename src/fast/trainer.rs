@@ -212,6 +212,13 @@ impl<F: Float> FusedTrainer<F> {
     /// Adam update. Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
     pub fn step(&mut self, input: &[F], loss: &ResidualLoss<'_, F>) -> Result<F> {
         let value = self.loss_and_grad(input, loss)?;
+        self.update()?;
+        Ok(value)
+    }
+
+    /// One Adam update with the gradient of the last [`loss_and_grad`](Self::loss_and_grad).
+    /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
+    pub fn update(&mut self) -> Result<()> {
         let g = &self.workers[0].grad;
         if !g.iter().all(|v| v.is_finite()) {
             return Err(Error::NonFinite {
@@ -238,7 +245,7 @@ impl<F: Float> FusedTrainer<F> {
             *v = b2 * *v + ob2 * g * g;
             *p = *p - lr * (*m * c1) / ((*v * c2).sqrt() + eps);
         }
-        Ok(value)
+        Ok(())
     }
 }
 
