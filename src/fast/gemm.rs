@@ -142,10 +142,54 @@ pub(crate) fn gemm<F: Float, E: Epilogue<F>, const FMA: bool>(
         assert!((k - 1) * b.ld + n <= b.data.len(), "gemm: rhs too short");
         assert!(n <= b.ld, "gemm: rhs leading dimension");
     }
-    if F::LANES == 8 {
+    if n == 1 && a.ps == 1 && b.ld == 1 {
+        // A matrix-vector product (a layer with one output): a dot product per row.
+        if F::LANES == 8 {
+            gemv::<F, E, FMA, 16>(m, k, a, b, epi);
+        } else {
+            gemv::<F, E, FMA, 8>(m, k, a, b, epi);
+        }
+    } else if F::LANES == 8 {
         rows::<F, E, FMA, 16>(m, n, k, a, b, epi);
     } else {
         rows::<F, E, FMA, 8>(m, n, k, a, b, epi);
+    }
+}
+
+/// `C[i, 0] = Σ_p A[i, p] b[p]` for contiguous rows of `A` and a contiguous `b`: `NR`
+/// partial sums per row (`p mod NR`), added pairwise at the end.
+#[inline(always)]
+fn gemv<F: Float, E: Epilogue<F>, const FMA: bool, const NR: usize>(
+    m: usize,
+    k: usize,
+    a: Lhs<'_, F>,
+    b: Rhs<'_, F>,
+    epi: &mut E,
+) {
+    let bv = &b.data[..k];
+    let (body, tail) = bv.split_at(k - k % NR);
+    for i in 0..m {
+        let row = &a.data[i * a.rs..i * a.rs + k];
+        let (rbody, rtail) = row.split_at(body.len());
+        let mut acc = [F::ZERO; NR];
+        for (x, y) in rbody.chunks_exact(NR).zip(body.chunks_exact(NR)) {
+            for l in 0..NR {
+                acc[l] = F::madd::<FMA>(x[l], y[l], acc[l]);
+            }
+        }
+        let mut w = NR;
+        while w > 1 {
+            w /= 2;
+            for l in 0..w {
+                let v = acc[l + w];
+                acc[l] += v;
+            }
+        }
+        let mut total = acc[0];
+        for (&x, &y) in rtail.iter().zip(tail) {
+            total = F::madd::<FMA>(x, y, total);
+        }
+        epi.row(i, 0, &[total]);
     }
 }
 
