@@ -1,9 +1,22 @@
-//! `score-sde bench`: steps per second of the book's workloads (a baseline on the tape;
-//! the performance work replaces it with the fused paths).
+//! `score-sde bench`: steps per second of the book's workloads on the fast paths.
+//!
+//! - A: the seed's VE training step (2-64-64-1 ReLU MLP, full batch 1024, seed DSM loss,
+//!   Adam) on [`FusedTrainer`], ~26.4 MFLOP per step; also at width 128 and batch 4096.
+//! - B: the seed's DDPM step (2-32-32-1, batch 1024, `K = 40` linear betas 0.02..0.4,
+//!   loss `mean (eps_theta(x_k, k) - eps)^2`) on [`FusedTrainer`].
+//! - C: reverse Euler-Maruyama, 256 paths x 199 steps, with the trained A network
+//!   ([`NetScore`], tape-free forward); `steps_per_s` counts path-steps.
+//!
+//! Each figure is the median of several timed repeats after a warm-up repeat.
 use std::time::Instant;
 
+use rand::RngExt;
+use rand_distr::StandardNormal;
+
+use crate::ddpm::schedule::VarianceSchedule;
 use crate::error::Result;
 use crate::experiment::ve_seed::VeSeedConfig;
+use crate::fast::{DsmBuffers, Float, FusedTrainer, ResidualLoss};
 use crate::loss::{dsm_batch, dsm_loss_and_grad};
 use crate::mixture::GaussianMixture;
 use crate::nn::{Activation, Adam, Mlp};
@@ -12,49 +25,230 @@ use crate::sampling::{reverse_euler_maruyama, ReverseSdeConfig};
 use crate::score::NetScore;
 use crate::sde::{LinearSde, Ve};
 
+/// CPU seconds used so far by this process, all threads, exited ones included (Linux:
+/// `utime + stime` of `/proc/self/stat`, in clock ticks of 10 ms); `None` where unavailable.
+pub fn cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// CPU seconds used so far by the calling thread (Linux: `/proc/thread-self/schedstat`,
+/// nanoseconds); `None` where unavailable. For timing single-threaded kernels on a busy machine.
+pub fn thread_cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(s.split_whitespace().next()?.parse::<u64>().ok()? as f64 * 1e-9)
+}
+
+/// A timing: the median wall time of the repeats and CPU time / wall time over them
+/// (below `threads` when other work on the machine took the CPUs).
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    secs: f64,
+    cpu_over_wall: f64,
+}
+
 /// Median of `reps` timings of `f`, in seconds, after one warm-up call.
-fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
     f()?;
     let mut v = Vec::with_capacity(reps);
+    let (c0, w0) = (cpu_secs(), Instant::now());
     for _ in 0..reps {
         let t = Instant::now();
         f()?;
         v.push(t.elapsed().as_secs_f64());
     }
+    let wall = w0.elapsed().as_secs_f64();
+    let cpu = cpu_secs().zip(c0).map_or(f64::NAN, |(c1, c0)| c1 - c0);
     v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
+    Ok(Timing {
+        secs: v[v.len() / 2],
+        cpu_over_wall: cpu / wall,
+    })
 }
 
-/// Prints `workload=<A|C> threads=1 dtype=f64 steps_per_s=<x>`.
-pub fn print_bench(quick: bool) -> Result<()> {
+/// Repeats and steps per repeat.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    reps: usize,
+    steps: usize,
+}
+
+/// A throughput and the CPU / wall ratio it was measured at.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    per_s: f64,
+    cpu_over_wall: f64,
+}
+
+impl Rate {
+    fn of(units: f64, t: Timing) -> Rate {
+        Rate {
+            per_s: units / t.secs,
+            cpu_over_wall: t.cpu_over_wall,
+        }
+    }
+}
+
+fn line(workload: &str, threads: usize, dtype: &str, r: Rate, extra: &str) {
+    println!(
+        "workload={workload} threads={threads} dtype={dtype} steps_per_s={:.1} cpu_over_wall={:.2}{extra}",
+        r.per_s, r.cpu_over_wall
+    );
+}
+
+/// Workload A on the fused trainer: steps per second and the trained network.
+fn bench_a<F: Float>(
+    width: usize,
+    batch: usize,
+    threads: usize,
+    plan: Plan,
+) -> Result<(Rate, Mlp)> {
+    let cfg = VeSeedConfig::seed_settings();
+    let sde = Ve::seed();
+    let mut rng = seeded(cfg.seed);
+    let data = GaussianMixture::seed_ve().sample(batch, &mut rng);
+    let net = Mlp::new(&[2, width, width, 1], Activation::Relu, &mut rng)?;
+    let mut tr = FusedTrainer::<F>::new(&net, &Adam::new(cfg.lr)?, batch, threads)?;
+    let mut bufs = DsmBuffers::<F>::new(batch, 1);
+    let secs = median_secs(plan.reps, || {
+        for _ in 0..plan.steps {
+            bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut rng)?;
+            tr.step(bufs.input(), &bufs.loss())?;
+        }
+        Ok(())
+    })?;
+    Ok((Rate::of(plan.steps as f64, secs), tr.net().to_mlp()))
+}
+
+/// Workload A on the tape (`dsm_loss_and_grad` + `Adam::step`), the path it replaces.
+fn bench_a_tape(plan: Plan) -> Result<Rate> {
     let cfg = VeSeedConfig::seed_settings();
     let sde = Ve::seed();
     let mut rng = seeded(cfg.seed);
     let data = GaussianMixture::seed_ve().sample(cfg.n_data, &mut rng);
     let mut net = Mlp::new(&[2, 64, 64, 1], Activation::Relu, &mut rng)?;
     let mut adam = Adam::new(cfg.lr)?;
-    let (reps, steps) = if quick { (3, 10) } else { (7, 100) };
-    let a = median_secs(reps, || {
-        for _ in 0..steps {
+    let secs = median_secs(plan.reps, || {
+        for _ in 0..plan.steps {
             let b = dsm_batch(&sde, data.view(), cfg.t_eps, &mut rng)?;
             let (_, g) = dsm_loss_and_grad(&net, &sde, cfg.weighting, &b)?;
             adam.step(net.parameters_mut(), &g)?;
         }
         Ok(())
     })?;
-    println!(
-        "workload=A threads=1 dtype=f64 steps_per_s={:.1}",
-        steps as f64 / a
-    );
-    let c = median_secs(reps, || {
-        let x = sde.sample_prior(256, 1, &mut rng);
-        let conf = ReverseSdeConfig::default();
-        reverse_euler_maruyama(&sde, &NetScore { net: &net }, x, &conf, &mut rng)?;
+    Ok(Rate::of(plan.steps as f64, secs))
+}
+
+/// Workload B: the DDPM eps-loss step, `alpha = 1`, `beta = -eps`, `w = 1`, `c = 1/n`.
+fn bench_b<F: Float>(threads: usize, plan: Plan) -> Result<Rate> {
+    const N: usize = 1024;
+    const K: usize = 40;
+    let mut rng = seeded(11);
+    let data = GaussianMixture::seed_ddpm().sample(N, &mut rng);
+    let schedule = VarianceSchedule::linear(0.02, 0.4, K)?;
+    let mut sqrt_ab = vec![0.0; K + 1];
+    let mut sqrt_omab = vec![0.0; K + 1];
+    for k in 1..=K {
+        sqrt_ab[k] = schedule.alpha_bar(k)?.sqrt();
+        sqrt_omab[k] = schedule.one_minus_alpha_bar(k)?.sqrt();
+    }
+    let net = Mlp::new(&[2, 32, 32, 1], Activation::Relu, &mut rng)?;
+    let mut tr = FusedTrainer::<F>::new(&net, &Adam::new(0.01)?, N, threads)?;
+    let (mut input, mut beta) = (vec![F::ZERO; 2 * N], vec![F::ZERO; N]);
+    let ones = vec![F::ONE; N];
+    let scale = F::from_f64(1.0 / N as f64);
+    let secs = median_secs(plan.reps, || {
+        for _ in 0..plan.steps {
+            for (i, x) in data.column(0).iter().enumerate() {
+                let k = rng.random_range(1..=K);
+                let eps: f64 = rng.sample(StandardNormal);
+                input[2 * i] = F::from_f64(sqrt_ab[k] * x + sqrt_omab[k] * eps);
+                input[2 * i + 1] = F::from_f64(k as f64);
+                beta[i] = F::from_f64(-eps);
+            }
+            let loss = ResidualLoss {
+                alpha: &ones,
+                beta: &beta,
+                weight: &ones,
+                scale,
+            };
+            tr.step(&input, &loss)?;
+        }
         Ok(())
     })?;
-    println!(
-        "workload=C threads=1 dtype=f64 steps_per_s={:.1}",
-        256.0 * 199.0 / c
-    );
+    Ok(Rate::of(plan.steps as f64, secs))
+}
+
+/// Workload C: path-steps per second of the seed's sampler driven by `net`.
+fn bench_c(net: &Mlp, plan: Plan) -> Result<Rate> {
+    let sde = Ve::seed();
+    let mut rng = seeded(1);
+    let conf = ReverseSdeConfig::default();
+    let score = NetScore { net };
+    let secs = median_secs(plan.reps, || {
+        for _ in 0..plan.steps {
+            let x = sde.sample_prior(256, 1, &mut rng);
+            reverse_euler_maruyama(&sde, &score, x, &conf, &mut rng)?;
+        }
+        Ok(())
+    })?;
+    Ok(Rate::of(256.0 * 199.0 * plan.steps as f64, secs))
+}
+
+/// Prints one `workload=<A|B|C> threads=<n> dtype=<f64|f32> steps_per_s=<x>` line per
+/// configuration, with `cpu_over_wall=` (variants of A add `width=` and `batch=`), then, unless `quick`, the tape
+/// baseline as `baseline=tape ...`. `quick` runs a handful of steps (a smoke test).
+pub fn print_bench(quick: bool) -> Result<()> {
+    let (a, b, c) = if quick {
+        let p = Plan { reps: 1, steps: 5 };
+        (p, p, Plan { reps: 1, steps: 1 })
+    } else {
+        (
+            Plan {
+                reps: 5,
+                steps: 400,
+            },
+            Plan {
+                reps: 5,
+                steps: 1000,
+            },
+            Plan { reps: 5, steps: 20 },
+        )
+    };
+    let (sps, trained) = bench_a::<f64>(64, 1024, 1, a)?;
+    line("A", 1, "f64", sps, "");
+    line("A", 2, "f64", bench_a::<f64>(64, 1024, 2, a)?.0, "");
+    line("A", 1, "f32", bench_a::<f32>(64, 1024, 1, a)?.0, "");
+    line("A", 2, "f32", bench_a::<f32>(64, 1024, 2, a)?.0, "");
+    line("B", 1, "f64", bench_b::<f64>(1, b)?, "");
+    line("B", 2, "f64", bench_b::<f64>(2, b)?, "");
+    line("B", 1, "f32", bench_b::<f32>(1, b)?, "");
+    line("C", 1, "f64", bench_c(&trained, c)?, "");
+    let small = Plan {
+        reps: a.reps,
+        steps: (a.steps / 4).max(1),
+    };
+    for (width, batch) in [(128, 1024), (64, 4096)] {
+        for threads in [1, 2] {
+            let sps = bench_a::<f64>(width, batch, threads, small)?.0;
+            let extra = format!(" width={width} batch={batch}");
+            line("A", threads, "f64", sps, &extra);
+        }
+    }
+    if !quick {
+        let p = Plan {
+            reps: 3,
+            steps: 100,
+        };
+        let r = bench_a_tape(p)?;
+        println!(
+            "baseline=tape workload=A threads=1 dtype=f64 steps_per_s={:.1} cpu_over_wall={:.2}",
+            r.per_s, r.cpu_over_wall
+        );
+    }
     Ok(())
 }

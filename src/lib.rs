@@ -6,6 +6,7 @@ pub mod ddpm;
 pub mod divergence;
 pub mod error;
 pub mod experiment;
+pub mod fast;
 pub mod figures;
 pub mod likelihood;
 pub mod loss;

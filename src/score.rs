@@ -88,10 +88,9 @@ pub struct NetScore<'a> {
 }
 
 impl ScoreFn for NetScore<'_> {
+    /// No tape: the fused forward kernels with per-thread scratch buffers
+    /// ([`crate::fast::infer::forward_with_time`]).
     fn score(&self, t: f64, x: ArrayView2<f64>) -> Result<Array2<f64>> {
-        let (n, d) = x.dim();
-        let mut input = Array2::from_elem((n, d + 1), t);
-        input.slice_mut(ndarray::s![.., ..d]).assign(&x);
-        self.net.forward(input.view())
+        crate::fast::infer::forward_with_time(self.net, x, t)
     }
 }

@@ -1,11 +1,14 @@
 //! The training loop shared by every experiment: Adam on a loss closure, optional EMA of
 //! the weights, loss history, snapshots for "evolution of the fit" figures, a progress bar.
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 
 use crate::error::{Error, Result};
-use crate::nn::{Adam, Ema, Mlp};
+use crate::fast::{DsmBuffers, FusedTrainer};
+use crate::loss::{dsm_batch, dsm_loss_and_grad, Weighting};
+use crate::nn::{Activation, Adam, Ema, Mlp};
 use crate::progress::ProgressBar;
+use crate::sde::LinearSde;
 
 /// Settings of [`train`].
 #[derive(Clone, Debug)]
@@ -98,6 +101,81 @@ where
     }
     Ok(Training {
         net,
+        ema: ema.map(|e| e.model().clone()),
+        losses,
+        snapshots,
+    })
+}
+
+/// [`train`] on the continuous DSM loss of `data` (a fresh `loss::dsm_batch` per step, then
+/// `loss::dsm_loss_and_grad`). ReLU networks run on the fused, allocation-free trainer
+/// ([`FusedTrainer`], one thread): the same random numbers, losses and weights as the tape
+/// up to the order of floating-point sums (`tests/fused.rs`); other networks use the tape.
+#[allow(clippy::too_many_arguments)]
+pub fn train_dsm(
+    net: Mlp,
+    opts: &TrainOptions,
+    rng: &mut dyn Rng,
+    sde: &dyn LinearSde,
+    data: ArrayView2<f64>,
+    t_eps: f64,
+    weighting: Weighting,
+) -> Result<Training> {
+    let (n, d) = data.dim();
+    let fused = net.activation == Activation::Relu
+        && net.validate().is_ok()
+        && net.input_dim() == d + 1
+        && net.output_dim() == d
+        && n > 0;
+    if !fused {
+        return train(net, opts, rng, |net, rng| {
+            let batch = dsm_batch(sde, data, t_eps, rng)?;
+            dsm_loss_and_grad(net, sde, weighting, &batch)
+        });
+    }
+    let adam = Adam::new(opts.lr)?;
+    let mut ema = opts.ema_decay.map(|d| Ema::new(&net, d)).transpose()?;
+    if opts.snapshot_every == Some(0) {
+        return Err(Error::param("snapshot_every", "must be >= 1"));
+    }
+    let mut trainer = FusedTrainer::<f64>::new(&net, &adam, n, 1)?;
+    let mut bufs = DsmBuffers::<f64>::new(n, d);
+    let mut current = net;
+    let mut losses = Vec::with_capacity(opts.steps);
+    let mut snapshots = Vec::new();
+    for step in 0..opts.steps {
+        if let Some(k) = opts.snapshot_every {
+            if step % k == 0 {
+                trainer.net().write_to(&mut current)?;
+                snapshots.push((step, current.clone()));
+            }
+        }
+        bufs.draw(sde, data, t_eps, weighting, rng)?;
+        let loss = trainer.loss_and_grad(bufs.input(), &bufs.loss())?;
+        if !loss.is_finite() {
+            return Err(Error::NonFinite {
+                what: format!("training loss at step {step}"),
+            });
+        }
+        losses.push(loss);
+        trainer.update()?;
+        if let Some(e) = ema.as_mut() {
+            trainer.net().write_to(&mut current)?;
+            e.update(&current)?;
+        }
+        if let Some(pb) = &opts.progress {
+            pb.inc(1);
+            if step % 50 == 0 {
+                pb.set_prefix(format!("loss {loss:.4}"));
+            }
+        }
+    }
+    trainer.net().write_to(&mut current)?;
+    if opts.snapshot_every.is_some() {
+        snapshots.push((opts.steps, current.clone()));
+    }
+    Ok(Training {
+        net: current,
         ema: ema.map(|e| e.model().clone()),
         losses,
         snapshots,

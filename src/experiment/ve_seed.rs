@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::loss::{dsm_batch, dsm_loss_and_grad, Weighting};
+use crate::loss::Weighting;
 use crate::metrics::{
     density_from_score, ks_distance, sampling_noise, score_error, wasserstein1, SamplingNoise,
 };
@@ -18,7 +18,7 @@ use crate::rng::seeded;
 use crate::sampling::{reverse_euler_maruyama, ReverseSdeConfig, Trajectory};
 use crate::score::{ExactScore, NetScore, ScoreFn};
 use crate::sde::{LinearSde, SdeChoice};
-use crate::train::{train, TrainOptions, Training};
+use crate::train::{train_dsm, TrainOptions, Training};
 
 /// Settings of the experiment; [`VeSeedConfig::seed_settings`] are the seed's.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -235,10 +235,15 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         progress: progress.clone(),
         ..TrainOptions::new(config.steps, config.lr)
     };
-    let training = train(net, &opts, &mut rng, |net, rng| {
-        let batch = dsm_batch(sde, data.view(), config.t_eps, rng)?;
-        dsm_loss_and_grad(net, sde, config.weighting, &batch)
-    })?;
+    let training = train_dsm(
+        net,
+        &opts,
+        &mut rng,
+        sde,
+        data.view(),
+        config.t_eps,
+        config.weighting,
+    )?;
     // ANCHOR_END: ve_seed_training
     let train_seconds = t0.elapsed().as_secs_f64();
 

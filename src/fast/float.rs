@@ -1,0 +1,82 @@
+//! The scalar type of the fused kernels: `f64` (the library's default) or `f32`.
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, Neg, Sub};
+
+/// A floating-point scalar the fused network code is generic over (`f32` or `f64`).
+pub trait Float:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + Default
+    + PartialOrd
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+{
+    /// `0`.
+    const ZERO: Self;
+    /// `1`.
+    const ONE: Self;
+    /// Values per 256-bit vector register (8 for `f32`, 4 for `f64`): sets the kernel tile width.
+    const LANES: usize;
+    /// `"f32"` or `"f64"`, as printed by the benchmark.
+    const NAME: &'static str;
+    /// Rounds an `f64` to this type.
+    fn from_f64(x: f64) -> Self;
+    /// Widens to `f64`.
+    fn to_f64(self) -> f64;
+    /// `√x`.
+    fn sqrt(self) -> Self;
+    /// `a·b + c` with one rounding (an FMA instruction where the kernels enable it).
+    fn mul_add(a: Self, b: Self, c: Self) -> Self;
+    /// `a·b + c`: fused when `FMA` (callers guarantee the CPU has it), else two roundings.
+    #[inline(always)]
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self {
+        if FMA {
+            Self::mul_add(a, b, c)
+        } else {
+            a * b + c
+        }
+    }
+    /// `true` for finite values.
+    fn is_finite(self) -> bool;
+}
+
+macro_rules! impl_float {
+    ($t:ty, $lanes:expr) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const LANES: usize = $lanes;
+            const NAME: &'static str = stringify!($t);
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn mul_add(a: Self, b: Self, c: Self) -> Self {
+                <$t>::mul_add(a, b, c)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+        }
+    };
+}
+
+impl_float!(f32, 8);
+impl_float!(f64, 4);

@@ -1,0 +1,109 @@
+//! Batched inference of a ReLU [`Mlp`] without a tape: the fused forward kernels on the
+//! network's own weight arrays, with per-thread scratch buffers reused across calls.
+use std::cell::RefCell;
+
+use ndarray::{Array2, ArrayView2};
+
+use super::gemm::fma_available;
+use super::mlp::{check_relu, forward as forward_kernel, MlpWeights};
+use crate::error::{Error, Result};
+use crate::nn::Mlp;
+
+thread_local! {
+    /// `[input, hidden ping, hidden pong]`, grown on demand and kept.
+    static SCRATCH: RefCell<[Vec<f64>; 3]> = const { RefCell::new([Vec::new(), Vec::new(), Vec::new()]) };
+}
+
+/// `net([x, t])` for every row of `x` (`[n, d]`): the input is `x` with a last column
+/// equal to `t`, as in `score::NetScore`. Falls back to [`Mlp::forward`] for activations
+/// other than ReLU or weights not in standard layout. Errors on a width mismatch.
+pub fn forward_with_time(net: &Mlp, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>> {
+    let (n, d) = x.dim();
+    if net.input_dim() != d + 1 {
+        return Err(Error::shape(
+            "network input width (d + 1)",
+            net.input_dim(),
+            d + 1,
+        ));
+    }
+    SCRATCH.with(|s| {
+        let s = &mut *s.borrow_mut();
+        let [input, a, b] = s;
+        input.clear();
+        for row in x.rows() {
+            input.extend(row.iter().copied());
+            input.push(t);
+        }
+        forward_flat(net, input, n, [a, b])
+    })
+}
+
+/// `net(x)` for every row of `x`, like [`Mlp::forward`] but through the fused kernels
+/// (ReLU networks; others fall back to [`Mlp::forward`]).
+pub fn forward(net: &Mlp, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+    if x.ncols() != net.input_dim() {
+        return net.forward(x);
+    }
+    SCRATCH.with(|s| {
+        let s = &mut *s.borrow_mut();
+        let [input, a, b] = s;
+        input.clear();
+        input.extend(x.iter().copied());
+        forward_flat(net, input, x.nrows(), [a, b])
+    })
+}
+
+fn forward_flat(
+    net: &Mlp,
+    input: &[f64],
+    n: usize,
+    [a, b]: [&mut Vec<f64>; 2],
+) -> Result<Array2<f64>> {
+    let standard = net
+        .layers
+        .iter()
+        .all(|l| l.w.is_standard_layout() && l.b.is_standard_layout());
+    if check_relu(net).is_err() || !standard {
+        let x = ArrayView2::from_shape((n, net.input_dim()), input)
+            .map_err(|e| Error::param("x", e.to_string()))?;
+        return net.forward(x);
+    }
+    let sizes = net.sizes();
+    let hmax = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
+    for buf in [&mut *a, &mut *b] {
+        if buf.len() < n * hmax {
+            buf.resize(n * hmax, 0.0);
+        }
+    }
+    let mut out = Array2::zeros((n, net.output_dim()));
+    let dst = out.as_slice_mut().expect("fresh array is standard layout");
+    let mut scratch = [std::mem::take(a), std::mem::take(b)];
+    let w = MlpWeights(net);
+    if fma_available() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            forward_fma(&w, &sizes, input, n, &mut scratch, dst)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        forward_kernel::<f64, _, false>(&w, &sizes, input, n, &mut scratch, dst);
+    } else {
+        forward_kernel::<f64, _, false>(&w, &sizes, input, n, &mut scratch, dst);
+    }
+    let [sa, sb] = scratch;
+    (*a, *b) = (sa, sb);
+    Ok(out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn forward_fma(
+    w: &MlpWeights<'_>,
+    sizes: &[usize],
+    input: &[f64],
+    n: usize,
+    scratch: &mut [Vec<f64>; 2],
+    out: &mut [f64],
+) {
+    forward_kernel::<f64, _, true>(w, sizes, input, n, scratch, out);
+}

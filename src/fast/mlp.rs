@@ -1,0 +1,245 @@
+//! A ReLU MLP with its parameters in one flat vector `[W_0, b_0, W_1, b_1, …]` (each `W_l`
+//! row-major `[in, out]`, as in [`Mlp`]), and its batched forward pass through the fused
+//! kernels of [`super::gemm`].
+use ndarray::Array2;
+
+use super::float::Float;
+use super::gemm::{gemm, BiasAct, Lhs, Rhs};
+use crate::error::{Error, Result};
+use crate::nn::{Activation, Dense, Mlp};
+
+/// Where each layer's weights and bias sit in the flat parameter vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    sizes: Vec<usize>,
+    /// `(offset of W_l, offset of b_l)`.
+    offsets: Vec<(usize, usize)>,
+    len: usize,
+}
+
+impl Layout {
+    /// The layout of a network with widths `sizes = [d_in, h_1, …, d_out]`.
+    pub fn new(sizes: &[usize]) -> Result<Layout> {
+        if sizes.len() < 2 || sizes.contains(&0) {
+            return Err(Error::param(
+                "sizes",
+                format!("need >= 2 widths, all > 0, got {sizes:?}"),
+            ));
+        }
+        let mut offsets = Vec::with_capacity(sizes.len() - 1);
+        let mut len = 0;
+        for p in sizes.windows(2) {
+            offsets.push((len, len + p[0] * p[1]));
+            len += p[0] * p[1] + p[1];
+        }
+        Ok(Layout {
+            sizes: sizes.to_vec(),
+            offsets,
+            len,
+        })
+    }
+
+    /// Layer widths `[d_in, h_1, …, d_out]`.
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+
+    /// Number of layers `L`.
+    pub fn layers(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Total number of parameters.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false (a layout has at least one layer).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Widest layer (hidden or output).
+    pub fn max_width(&self) -> usize {
+        self.sizes[1..].iter().copied().max().unwrap_or(0)
+    }
+
+    /// `W_l` inside a flat vector.
+    pub fn w<'a, F>(&self, flat: &'a [F], l: usize) -> &'a [F] {
+        let (w, b) = self.offsets[l];
+        &flat[w..b]
+    }
+
+    /// `b_l` inside a flat vector.
+    pub fn b<'a, F>(&self, flat: &'a [F], l: usize) -> &'a [F] {
+        let b = self.offsets[l].1;
+        &flat[b..b + self.sizes[l + 1]]
+    }
+
+    /// `(W_l, b_l)` mutably.
+    pub fn wb_mut<'a, F>(&self, flat: &'a mut [F], l: usize) -> (&'a mut [F], &'a mut [F]) {
+        let (w, b) = self.offsets[l];
+        let (wpart, rest) = flat[w..].split_at_mut(b - w);
+        (wpart, &mut rest[..self.sizes[l + 1]])
+    }
+}
+
+/// Read access to the weights of layer `l` (flat vectors and [`Mlp`]s alike).
+pub(crate) trait Weights<F> {
+    fn w(&self, l: usize) -> &[F];
+    fn b(&self, l: usize) -> &[F];
+}
+
+/// A ReLU MLP with flat parameters, in `f32` or `f64`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedMlp<F> {
+    layout: Layout,
+    params: Vec<F>,
+}
+
+impl<F: Float> Weights<F> for FusedMlp<F> {
+    fn w(&self, l: usize) -> &[F] {
+        self.layout.w(&self.params, l)
+    }
+    fn b(&self, l: usize) -> &[F] {
+        self.layout.b(&self.params, l)
+    }
+}
+
+/// The `f64` weights of a validated, standard-layout [`Mlp`], without copying.
+pub(crate) struct MlpWeights<'a>(pub &'a Mlp);
+
+impl Weights<f64> for MlpWeights<'_> {
+    fn w(&self, l: usize) -> &[f64] {
+        self.0.layers[l]
+            .w
+            .as_slice()
+            .expect("standard layout (checked)")
+    }
+    fn b(&self, l: usize) -> &[f64] {
+        self.0.layers[l]
+            .b
+            .as_slice()
+            .expect("standard layout (checked)")
+    }
+}
+
+/// Errors unless `net` is a valid ReLU network (the only activation the fused path has).
+pub(crate) fn check_relu(net: &Mlp) -> Result<()> {
+    net.validate()?;
+    if net.activation != Activation::Relu {
+        return Err(Error::param(
+            "activation",
+            format!("the fused path supports relu, got {}", net.activation),
+        ));
+    }
+    Ok(())
+}
+
+impl<F: Float> FusedMlp<F> {
+    /// Copies (and rounds, for `f32`) the parameters of a ReLU [`Mlp`].
+    pub fn from_mlp(net: &Mlp) -> Result<Self> {
+        check_relu(net)?;
+        let layout = Layout::new(&net.sizes())?;
+        let mut params = Vec::with_capacity(layout.len());
+        for l in &net.layers {
+            params.extend(l.w.iter().map(|&v| F::from_f64(v)));
+            params.extend(l.b.iter().map(|&v| F::from_f64(v)));
+        }
+        Ok(FusedMlp { layout, params })
+    }
+
+    /// The same network as an [`Mlp`] (widened to `f64`).
+    pub fn to_mlp(&self) -> Mlp {
+        let s = self.layout.sizes();
+        let layers = (0..self.layout.layers())
+            .map(|l| Dense {
+                w: Array2::from_shape_fn((s[l], s[l + 1]), |(i, j)| {
+                    self.w(l)[i * s[l + 1] + j].to_f64()
+                }),
+                b: Array2::from_shape_fn((1, s[l + 1]), |(_, j)| self.b(l)[j].to_f64()),
+            })
+            .collect();
+        Mlp {
+            layers,
+            activation: Activation::Relu,
+        }
+    }
+
+    /// Writes the parameters into `net`, which must have the same widths (allocates nothing).
+    pub fn write_to(&self, net: &mut Mlp) -> Result<()> {
+        if net.sizes() != self.layout.sizes() {
+            return Err(Error::shape(
+                "FusedMlp::write_to widths",
+                format!("{:?}", self.layout.sizes()),
+                format!("{:?}", net.sizes()),
+            ));
+        }
+        for (l, d) in net.layers.iter_mut().enumerate() {
+            for (dst, &v) in d.w.iter_mut().zip(self.w(l)) {
+                *dst = v.to_f64();
+            }
+            for (dst, &v) in d.b.iter_mut().zip(self.b(l)) {
+                *dst = v.to_f64();
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameter layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The flat parameters `[W_0, b_0, W_1, b_1, …]`.
+    pub fn params(&self) -> &[F] {
+        &self.params
+    }
+
+    /// The flat parameters, mutably.
+    pub fn params_mut(&mut self) -> &mut [F] {
+        &mut self.params
+    }
+}
+
+/// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
+/// with two scratch buffers of at least `rows × max hidden width` (ping-pong).
+#[inline(always)]
+pub(crate) fn forward<F: Float, W: Weights<F>, const FMA: bool>(
+    net: &W,
+    sizes: &[usize],
+    x: &[F],
+    rows: usize,
+    scratch: &mut [Vec<F>; 2],
+    out: &mut [F],
+) {
+    let nl = sizes.len() - 1;
+    let [s0, s1] = scratch;
+    let (mut prev, mut next): (&mut Vec<F>, &mut Vec<F>) = (s0, s1);
+    for l in 0..nl {
+        let (din, dout) = (sizes[l], sizes[l + 1]);
+        let a = if l == 0 { x } else { &prev[..] };
+        let lhs = Lhs {
+            data: a,
+            rs: din,
+            ps: 1,
+        };
+        let rhs = Rhs {
+            data: net.w(l),
+            ld: dout,
+        };
+        let dst: &mut [F] = if l + 1 == nl {
+            &mut *out
+        } else {
+            &mut next[..]
+        };
+        let mut epi = BiasAct {
+            out: dst,
+            ld: dout,
+            bias: net.b(l),
+            relu: l + 1 < nl,
+        };
+        gemm::<F, _, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+        std::mem::swap(&mut prev, &mut next);
+    }
+}

@@ -1,0 +1,401 @@
+//! Allocation-free training of a ReLU MLP on a full batch: forward pass, the gradient of a
+//! weighted residual loss by hand-written backpropagation, and Adam, on preallocated buffers,
+//! with the batch optionally split across threads.
+//!
+//! Backpropagation through `Z_l = A_l W_l + b_l`, `A_{l+1} = relu(Z_l)`
+//! (Griewank & Walther 2008, ch. 3): `∂J/∂W_l = A_lᵀ G_l`, `∂J/∂b_l = Σ_rows G_l`,
+//! `G_{l-1} = (G_l W_lᵀ) ⊙ 1[Z_{l-1} > 0]`, which is what the tape computes op by op.
+use rayon::prelude::*;
+
+use super::float::Float;
+use super::gemm::{fma_available, gemm, Accumulate, BiasAct, Lhs, ReluMask, Rhs, Store};
+use super::mlp::{FusedMlp, Weights};
+use crate::error::{Error, Result};
+use crate::nn::{Adam, Mlp};
+
+/// Rows of the batch per block of the weight-gradient products (keeps both operands in L2).
+const ROW_BLOCK: usize = 256;
+
+/// The loss `J = c Σ_i w_i Σ_j (α_i y_ij + β_ij)²` of the network output `y` (`[n, d]`).
+///
+/// The continuous DSM loss (`loss::dsm_loss_and_grad`) is `α = ζ(t)`, `β = z`,
+/// `w = λ(t)/ζ(t)²`, `c = 1/(n d)` (seed) or `1/(2n)`; the DDPM loss `mean |ε_θ − ε|²` is
+/// `α = 1`, `β = −ε`, `w = 1`, `c = 1/n`.
+#[derive(Clone, Copy, Debug)]
+pub struct ResidualLoss<'a, F> {
+    /// `α_i`, one per row.
+    pub alpha: &'a [F],
+    /// `β_ij`, `[n, d]` row-major.
+    pub beta: &'a [F],
+    /// `w_i`, one per row.
+    pub weight: &'a [F],
+    /// `c`.
+    pub scale: F,
+}
+
+/// One thread's rows of the batch and everything computed on them.
+#[derive(Debug)]
+struct Worker<F> {
+    r0: usize,
+    rows: usize,
+    /// Post-ReLU activations of each hidden layer, `[rows, h_l]`.
+    hidden: Vec<Vec<F>>,
+    out: Vec<F>,
+    /// Ping-pong buffers for the backpropagated `G_l`.
+    dz: [Vec<F>; 2],
+    grad: Vec<F>,
+    /// `Σ w_i Σ_j r_ij²` over this worker's rows.
+    loss: F,
+}
+
+/// Adam (Kingma & Ba 2015, Algorithm 1) on the flat parameters, with the exact update of
+/// [`Adam::step`].
+#[derive(Clone, Debug)]
+struct AdamState<F> {
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    t: u64,
+    m: Vec<F>,
+    v: Vec<F>,
+}
+
+/// A ReLU MLP with its Adam state and every buffer one training step needs.
+#[derive(Debug)]
+pub struct FusedTrainer<F> {
+    net: FusedMlp<F>,
+    /// `W_lᵀ` (`[out, in]`) at the offset of `W_l`.
+    wt: Vec<F>,
+    workers: Vec<Worker<F>>,
+    pool: Option<rayon::ThreadPool>,
+    batch: usize,
+    adam: AdamState<F>,
+    fma: bool,
+}
+
+impl<F: Float> FusedTrainer<F> {
+    /// A trainer for `net` (ReLU) on batches of `batch` rows, with the learning rate, betas
+    /// and `ε` of `adam` (its moments start at zero), the batch split across `threads`
+    /// threads (at most `batch`). Errors on a non-ReLU network, `batch == 0` or `threads == 0`.
+    pub fn new(net: &Mlp, adam: &Adam, batch: usize, threads: usize) -> Result<Self> {
+        let net = FusedMlp::<F>::from_mlp(net)?;
+        if batch == 0 {
+            return Err(Error::param("batch", "must be >= 1"));
+        }
+        if threads == 0 {
+            return Err(Error::param("threads", "must be >= 1"));
+        }
+        let threads = threads.min(batch);
+        let layout = net.layout().clone();
+        let sizes = layout.sizes();
+        let nl = layout.layers();
+        let per = batch.div_ceil(threads);
+        let workers = (0..threads)
+            .map(|k| {
+                let r0 = (k * per).min(batch);
+                let rows = ((k + 1) * per).min(batch) - r0;
+                Worker {
+                    r0,
+                    rows,
+                    hidden: (1..nl).map(|l| vec![F::ZERO; rows * sizes[l]]).collect(),
+                    out: vec![F::ZERO; rows * sizes[nl]],
+                    dz: [
+                        vec![F::ZERO; rows * layout.max_width()],
+                        vec![F::ZERO; rows * layout.max_width()],
+                    ],
+                    grad: vec![F::ZERO; layout.len()],
+                    loss: F::ZERO,
+                }
+            })
+            .collect();
+        let pool = if threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .map_err(|e| Error::param("threads", e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let (beta1, beta2) = adam.betas();
+        Ok(FusedTrainer {
+            wt: vec![F::ZERO; layout.len()],
+            adam: AdamState {
+                lr: adam.lr(),
+                beta1,
+                beta2,
+                eps: adam.eps(),
+                t: 0,
+                m: vec![F::ZERO; layout.len()],
+                v: vec![F::ZERO; layout.len()],
+            },
+            net,
+            workers,
+            pool,
+            batch,
+            fma: fma_available(),
+        })
+    }
+
+    /// The network being trained.
+    pub fn net(&self) -> &FusedMlp<F> {
+        &self.net
+    }
+
+    /// Batch rows per step.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Threads the batch is split across.
+    pub fn threads(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Adam steps taken.
+    pub fn steps(&self) -> u64 {
+        self.adam.t
+    }
+
+    /// The gradient of the last [`loss_and_grad`](Self::loss_and_grad), flat like the parameters.
+    pub fn grad(&self) -> &[F] {
+        &self.workers[0].grad
+    }
+
+    /// The loss of the network on `input` (`[batch, d_in]`, row-major) and its gradient
+    /// (then in [`grad`](Self::grad)). Errors on buffers of the wrong length.
+    pub fn loss_and_grad(&mut self, input: &[F], loss: &ResidualLoss<'_, F>) -> Result<F> {
+        let layout = self.net.layout();
+        let sizes = layout.sizes();
+        let (n, din, d) = (self.batch, sizes[0], sizes[sizes.len() - 1]);
+        for (what, len, want) in [
+            ("fused input", input.len(), n * din),
+            ("loss alpha", loss.alpha.len(), n),
+            ("loss beta", loss.beta.len(), n * d),
+            ("loss weight", loss.weight.len(), n),
+        ] {
+            if len != want {
+                return Err(Error::shape(what, want, len));
+            }
+        }
+        // W_lᵀ for the backward products (the first layer's is never needed).
+        for l in 1..layout.layers() {
+            let (i, o) = (sizes[l], sizes[l + 1]);
+            let w = self.net.w(l);
+            let (wt, _) = layout.wb_mut(&mut self.wt, l);
+            for r in 0..i {
+                for c in 0..o {
+                    wt[c * i + r] = w[r * o + c];
+                }
+            }
+        }
+        let (net, wt, fma) = (&self.net, &self.wt[..], self.fma);
+        let run = |w: &mut Worker<F>| run_worker(fma, w, net, wt, input, loss);
+        match &self.pool {
+            Some(pool) => pool.install(|| self.workers.par_iter_mut().for_each(run)),
+            None => self.workers.iter_mut().for_each(run),
+        }
+        let (first, rest) = self.workers.split_at_mut(1);
+        let mut total = first[0].loss;
+        for w in rest.iter() {
+            total += w.loss;
+            for (g, &h) in first[0].grad.iter_mut().zip(&w.grad) {
+                *g += h;
+            }
+        }
+        Ok(loss.scale * total)
+    }
+
+    /// One training step: the loss (returned, before the update) and gradient, then one
+    /// Adam update. Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
+    pub fn step(&mut self, input: &[F], loss: &ResidualLoss<'_, F>) -> Result<F> {
+        let value = self.loss_and_grad(input, loss)?;
+        self.update()?;
+        Ok(value)
+    }
+
+    /// One Adam update with the gradient of the last [`loss_and_grad`](Self::loss_and_grad).
+    /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
+    pub fn update(&mut self) -> Result<()> {
+        let g = &self.workers[0].grad;
+        if !g.iter().all(|v| v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "fused training gradient".into(),
+            });
+        }
+        let a = &mut self.adam;
+        a.t += 1;
+        let t = i32::try_from(a.t).unwrap_or(i32::MAX);
+        let c1 = F::from_f64(1.0 / (1.0 - a.beta1.powi(t)));
+        let c2 = F::from_f64(1.0 / (1.0 - a.beta2.powi(t)));
+        let (b1, b2) = (F::from_f64(a.beta1), F::from_f64(a.beta2));
+        let (ob1, ob2) = (F::from_f64(1.0 - a.beta1), F::from_f64(1.0 - a.beta2));
+        let (lr, eps) = (F::from_f64(a.lr), F::from_f64(a.eps));
+        for (((p, &g), m), v) in self
+            .net
+            .params_mut()
+            .iter_mut()
+            .zip(g)
+            .zip(&mut a.m)
+            .zip(&mut a.v)
+        {
+            *m = b1 * *m + ob1 * g;
+            *v = b2 * *v + ob2 * g * g;
+            *p = *p - lr * (*m * c1) / ((*v * c2).sqrt() + eps);
+        }
+        Ok(())
+    }
+}
+
+fn run_worker<F: Float>(
+    fma: bool,
+    w: &mut Worker<F>,
+    net: &FusedMlp<F>,
+    wt: &[F],
+    input: &[F],
+    loss: &ResidualLoss<'_, F>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if fma {
+        // SAFETY: `fma` is `fma_available()`: the CPU has AVX2 and FMA.
+        unsafe { run_worker_fma(w, net, wt, input, loss) };
+        return;
+    }
+    let _ = fma;
+    forward_backward::<F, false>(w, net, wt, input, loss);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_worker_fma<F: Float>(
+    w: &mut Worker<F>,
+    net: &FusedMlp<F>,
+    wt: &[F],
+    input: &[F],
+    loss: &ResidualLoss<'_, F>,
+) {
+    forward_backward::<F, true>(w, net, wt, input, loss);
+}
+
+/// Forward pass, loss and backward pass on the worker's rows.
+#[inline(always)]
+fn forward_backward<F: Float, const FMA: bool>(
+    w: &mut Worker<F>,
+    net: &FusedMlp<F>,
+    wt: &[F],
+    input: &[F],
+    loss: &ResidualLoss<'_, F>,
+) {
+    let layout = net.layout();
+    let sizes = layout.sizes();
+    let nl = layout.layers();
+    let (r0, rows, din0, d) = (w.r0, w.rows, sizes[0], sizes[nl]);
+    let x = &input[r0 * din0..(r0 + rows) * din0];
+    for l in 0..nl {
+        let (din, dout) = (sizes[l], sizes[l + 1]);
+        let (done, todo) = w.hidden.split_at_mut(l);
+        let a: &[F] = if l == 0 { x } else { &done[l - 1] };
+        let dst: &mut [F] = if l + 1 == nl {
+            &mut w.out
+        } else {
+            &mut todo[0]
+        };
+        let mut epi = BiasAct {
+            out: dst,
+            ld: dout,
+            bias: net.b(l),
+            relu: l + 1 < nl,
+        };
+        let lhs = Lhs {
+            data: a,
+            rs: din,
+            ps: 1,
+        };
+        let rhs = Rhs {
+            data: net.w(l),
+            ld: dout,
+        };
+        gemm::<F, _, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+    }
+    // Loss rows and G_{L-1} = ∂J/∂y, in the tape's operation order:
+    // r = y α + β, J += w r², G = ((c w) (2 r)) α.
+    let c = loss.scale;
+    let two = F::ONE + F::ONE;
+    let mut part = F::ZERO;
+    {
+        let g = &mut w.dz[0][..rows * d];
+        for i in 0..rows {
+            let gi = r0 + i;
+            let (al, wi) = (loss.alpha[gi], loss.weight[gi]);
+            let cw = c * wi;
+            let y = &w.out[i * d..(i + 1) * d];
+            let b = &loss.beta[gi * d..(gi + 1) * d];
+            let gr = &mut g[i * d..(i + 1) * d];
+            for j in 0..d {
+                let r = y[j] * al + b[j];
+                part += r * r * wi;
+                gr[j] = (cw * (two * r)) * al;
+            }
+        }
+    }
+    w.loss = part;
+    let [d0, d1] = &mut w.dz;
+    let (mut cur, mut nxt) = (d0, d1);
+    for l in (0..nl).rev() {
+        let (din, dout) = (sizes[l], sizes[l + 1]);
+        let a: &[F] = if l == 0 { x } else { &w.hidden[l - 1] };
+        let (gw, gb) = layout.wb_mut(&mut w.grad, l);
+        // ∂J/∂W_l = A_lᵀ G_l, accumulated over blocks of rows.
+        if rows == 0 {
+            gw.fill(F::ZERO);
+        }
+        let mut p0 = 0;
+        while p0 < rows {
+            let kb = (rows - p0).min(ROW_BLOCK);
+            let lhs = Lhs {
+                data: &a[p0 * din..],
+                rs: 1,
+                ps: din,
+            };
+            let rhs = Rhs {
+                data: &cur[p0 * dout..],
+                ld: dout,
+            };
+            if p0 == 0 {
+                gemm::<F, _, FMA>(din, dout, kb, lhs, rhs, &mut Store { out: gw, ld: dout });
+            } else {
+                let mut epi = Accumulate { out: gw, ld: dout };
+                gemm::<F, _, FMA>(din, dout, kb, lhs, rhs, &mut epi);
+            }
+            p0 += kb;
+        }
+        // ∂J/∂b_l = column sums of G_l.
+        gb.fill(F::ZERO);
+        for row in cur[..rows * dout].chunks_exact(dout) {
+            for (b, &v) in gb.iter_mut().zip(row) {
+                *b += v;
+            }
+        }
+        if l > 0 {
+            // G_{l-1} = (G_l W_lᵀ) ⊙ 1[A_l > 0].
+            let lhs = Lhs {
+                data: &cur[..],
+                rs: dout,
+                ps: 1,
+            };
+            let rhs = Rhs {
+                data: layout.w(wt, l),
+                ld: din,
+            };
+            let mut epi = ReluMask {
+                out: &mut nxt[..],
+                ld: din,
+                h: &w.hidden[l - 1],
+            };
+            gemm::<F, _, FMA>(rows, din, dout, lhs, rhs, &mut epi);
+            std::mem::swap(&mut cur, &mut nxt);
+        }
+    }
+}
