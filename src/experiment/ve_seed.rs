@@ -6,7 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::loss::Weighting;
+use crate::loss::{dsm_batch, Weighting};
 use crate::metrics::{
     density_from_score, ks_distance, sampling_noise, score_error, wasserstein1, SamplingNoise,
 };
