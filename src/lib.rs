@@ -10,6 +10,7 @@ pub mod loss;
 pub mod metrics;
 pub mod mixture;
 pub mod nn;
+pub mod notebook;
 pub mod plot;
 pub mod progress;
 pub mod quadrature;
