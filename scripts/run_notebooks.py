@@ -68,7 +68,7 @@ def run(path, kernel, timeout, write, out_dir):
         nb,
         kernel_name=kernel,
         timeout=timeout,
-        allow_errors=True,  # errors are collected by `check`, with the cell named
+        allow_errors=False,  # stop at the first failing cell; `check` names it
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     start = time.monotonic()
@@ -83,7 +83,7 @@ def run(path, kernel, timeout, write, out_dir):
         problems.append(f"cell execution error: {e}")
     seconds = time.monotonic() - start
     found, figures = check(nb)
-    problems += found
+    problems = found + [p for p in problems if not p.startswith("cell execution error")] if found else problems
     target = path if write else out_dir / path.name
     nbformat.write(nb, target)
     return problems, figures, seconds, target
