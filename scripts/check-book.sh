@@ -116,8 +116,8 @@ fi
 #    and hand mdbook a folder that contains nothing else.
 deps="${root}/target/mdbook-test-deps"
 cargo_json="${logs}/cargo-build.json"
-echo "check-book: cargo build --lib"
-cargo build --lib --message-format=json >"${cargo_json}" \
+echo "check-book: cargo build --release --lib (reuses the release build of the tests)"
+cargo build --release --lib --message-format=json >"${cargo_json}" \
     || fail "cargo build --lib failed (messages in ${cargo_json})"
 rm -rf "${deps}"
 mkdir -p "${deps}"

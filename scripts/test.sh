@@ -10,5 +10,6 @@ cargo clippy --release --all-targets -- -D warnings
 cargo test --release
 scripts/build-book.sh
 scripts/check-book.sh
+scripts/check-browser.sh
 if [ -x scripts/run-notebooks.sh ]; then scripts/run-notebooks.sh; fi
 echo "test: all checks passed in $(( $(date +%s) - start )) s"

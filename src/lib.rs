@@ -3,14 +3,17 @@
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
 pub mod bench;
 pub mod ddpm;
+pub mod divergence;
 pub mod error;
 pub mod experiment;
 pub mod figures;
+pub mod likelihood;
 pub mod loss;
 pub mod metrics;
 pub mod mixture;
 pub mod nn;
 pub mod notebook;
+pub mod ode;
 pub mod plot;
 pub mod progress;
 pub mod quadrature;

@@ -54,6 +54,7 @@ pub struct DsmBatch {
 }
 
 /// Draws `t_n ~ U(t_eps, T)`, `z_n ~ N(0, I)` and `x̃_n = mu(t_n) x_n + zeta(t_n) z_n`.
+// ANCHOR: dsm_batch
 pub fn dsm_batch(
     sde: &dyn LinearSde,
     x0: ArrayView2<f64>,
@@ -82,8 +83,10 @@ pub fn dsm_batch(
         t,
     })
 }
+// ANCHOR_END: dsm_batch
 
 /// Value and parameter gradients of the continuous DSM loss of `net` on one batch draw.
+// ANCHOR: dsm_loss
 pub fn dsm_loss_and_grad(
     net: &Mlp,
     sde: &dyn LinearSde,
@@ -117,10 +120,12 @@ pub fn dsm_loss_and_grad(
         Ok(tape.scale(total, c))
     })
 }
+// ANCHOR_END: dsm_loss
 
 /// The multi-level SMLD loss of seed 001 (Song & Ermon 2019) with `λ(σ) = σ^2`, every data
 /// point perturbed at every level: `1/(2 L N) Σ_i Σ_n |σ_i s_θ(x̃, σ_i) + z|^2`, network
 /// input `[x̃, σ_i]`.
+// ANCHOR: smld_loss
 pub fn smld_loss_and_grad(
     net: &Mlp,
     x0: ArrayView2<f64>,
@@ -156,3 +161,4 @@ pub fn smld_loss_and_grad(
         Ok(tape.scale(total, c))
     })
 }
+// ANCHOR_END: smld_loss

@@ -67,6 +67,7 @@ where
     }
     let mut losses = Vec::with_capacity(opts.steps);
     let mut snapshots = Vec::new();
+    // ANCHOR: train_loop
     for step in 0..opts.steps {
         if let Some(k) = opts.snapshot_every {
             if step % k == 0 {
@@ -91,6 +92,7 @@ where
             }
         }
     }
+    // ANCHOR_END: train_loop
     if opts.snapshot_every.is_some() {
         snapshots.push((opts.steps, net.clone()));
     }

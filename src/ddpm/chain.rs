@@ -121,6 +121,7 @@ pub fn posterior(
     })
 }
 
+// ANCHOR: mu_theta
 /// The eps-parametrised model mean (Ho et al. eq. 11):
 /// `mu_theta(x_k, k) = (x_k - beta_k / sqrt(1 - alpha_bar_k) eps_theta) / sqrt(alpha_k)`.
 ///
@@ -142,6 +143,7 @@ pub fn mu_theta(
     let c = b / omab.sqrt();
     Ok((&xk - &(&eps_pred * c)) / a.sqrt())
 }
+// ANCHOR_END: mu_theta
 
 /// The implied clean sample `x_0 = (x_k - sqrt(1 - alpha_bar_k) eps) / sqrt(alpha_bar_k)`
 /// (Ho et al. eq. 4 solved for `x_0`; their eq. 15).
@@ -173,6 +175,7 @@ pub fn predict_x0(
 ///
 /// (It also reads the global `x0` instead of its argument; that has no effect in the note,
 /// where both are the same data.)
+// ANCHOR: seed_forward_chain
 pub fn seed_forward_chain<R: Rng + ?Sized>(
     schedule: &VarianceSchedule,
     x0: ArrayView2<f64>,
@@ -190,3 +193,4 @@ pub fn seed_forward_chain<R: Rng + ?Sized>(
     }
     Ok(rows)
 }
+// ANCHOR_END: seed_forward_chain

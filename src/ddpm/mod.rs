@@ -22,11 +22,12 @@
 //!   the simplified loss of Ho et al.
 //! * [`sampling`]: ancestral sampling (Ho et al. Algorithm 2).
 //! * [`MixtureEpsOracle`]: the exact noise predictor for 1-D Gaussian-mixture data.
+//! * [`eps_net`]: a network `eps_theta(x_k, k)` and its training with the simplified loss.
 //!
 //! Data are batches `Array2<f64>` of shape `[n, d]`: one row per sample.
 pub mod bound;
 pub mod chain;
-mod mixture1d;
+pub mod eps_net;
 pub mod oracle;
 pub mod sampling;
 pub mod schedule;
@@ -40,6 +41,7 @@ pub use chain::{
     forward_step, forward_step_with_noise, marginal_sample, marginal_sample_with_noise, mu_theta,
     posterior, posterior_mean, predict_x0, seed_forward_chain, simulate_chain, Posterior,
 };
+pub use eps_net::{simple_loss_and_grad, train_eps_net, EpsNet, StepFeature};
 pub use oracle::MixtureEpsOracle;
 pub use sampling::{ancestral_sample, ancestral_sample_path, reverse_step};
 pub use schedule::{vp_alpha_bar_link, VarianceSchedule, VpLink};
@@ -54,7 +56,7 @@ use rand_distr::StandardNormal;
 /// closed form `x_k = sqrt(alpha_bar_k) x_0 + sqrt(1 - alpha_bar_k) eps` (Ho et al. eq. 4).
 ///
 /// Implemented by closures `Fn(ArrayView2<f64>, usize) -> Result<Array2<f64>>`, by the
-/// exact oracle [`MixtureEpsOracle`], and (later) by trained networks. The returned array
+/// exact oracle [`MixtureEpsOracle`], and by trained networks ([`EpsNet`]). The returned array
 /// must have the shape of `x`; callers in this module check it and report
 /// [`Error::ShapeMismatch`] otherwise.
 pub trait EpsModel {

@@ -10,6 +10,7 @@ use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
 
+// ANCHOR: reverse_step
 /// One reverse step `x_k -> x_{k-1}`: `mu_theta(x_k, k) + sigma_k z`, with `z = 0` at `k = 1`
 /// (Ho et al. Algorithm 2, line 4).
 pub fn reverse_step<M: EpsModel + ?Sized, R: Rng + ?Sized>(
@@ -31,6 +32,7 @@ pub fn reverse_step<M: EpsModel + ?Sized, R: Rng + ?Sized>(
     let z = standard_normal(rng, xk.nrows(), xk.ncols());
     Ok(mean + &z * sigma)
 }
+// ANCHOR_END: reverse_step
 
 /// The whole reverse path `[x_0, x_1, ..., x_K]` (length `K + 1`, `path[k]` is `x_k`)
 /// of `n` samples in dimension `d`, started at `x_K ~ N(0, I)`.

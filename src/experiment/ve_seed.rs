@@ -2,7 +2,7 @@
 //! `0.8 N(-1, 0.4^2) + 0.2 N(1, 0.3^2)` with the VE SDE `sigma(t) = sqrt(t)` and sample it with
 //! reverse-time Euler-Maruyama; beside it the same sampler driven by the exact score and/or
 //! started from the exact `p_T`, which separates network, discretisation and prior error.
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -143,6 +143,10 @@ pub struct VeSeedReport {
     pub score_errors: Vec<(f64, f64, f64)>,
     /// `∫ |p̂ - p_0| dx` of the density recovered from the network score at `t = t_eps`.
     pub recovered_density_l1: f64,
+    /// Monte Carlo estimate of the training loss with the exact score of `p_t` in place of
+    /// the network (the floor the training can reach), and its standard error.
+    pub exact_loss: f64,
+    pub exact_loss_se: f64,
     /// Seconds spent training and sampling (machine dependent; not part of reproducibility).
     pub train_seconds: f64,
     pub sample_seconds: f64,
@@ -157,7 +161,53 @@ pub struct VeSeedRun {
     /// Network score from the prior, with paths.
     pub network_prior: Trajectory,
     pub exact_prior: Trajectory,
+    /// Final samples of the error table (`eval_paths` each), in the order network/prior,
+    /// network/exact `p_T`, exact/prior, exact/exact `p_T`.
+    pub eval_samples: [Array2<f64>; 4],
     pub report: VeSeedReport,
+}
+
+/// Batches of the exact-score loss estimate (each the size of the data set).
+pub const EXACT_LOSS_BATCHES: usize = 50;
+
+/// The training loss of `config` evaluated with the exact score of `p_t` in place of the
+/// network, averaged over `batches` fresh draws of `(t_n, z_n)`: the floor of the
+/// denoising loss (its minimum over all score functions). Returns the mean and its
+/// standard error over batches.
+pub fn exact_score_loss(
+    sde: &dyn LinearSde,
+    target: &GaussianMixture,
+    data: ArrayView2<f64>,
+    config: &VeSeedConfig,
+    batches: usize,
+    rng: &mut dyn rand::Rng,
+) -> Result<(f64, f64)> {
+    if batches < 2 {
+        return Err(crate::error::Error::param("batches", "need at least 2"));
+    }
+    let (n, d) = data.dim();
+    let c = match config.weighting {
+        Weighting::Seed => 1.0 / (n * d) as f64,
+        _ => 0.5 / n as f64,
+    };
+    let mut values = Vec::with_capacity(batches);
+    for _ in 0..batches {
+        let batch = dsm_batch(sde, data, config.t_eps, rng)?;
+        let mut total = 0.0;
+        for (i, &t) in batch.t.iter().enumerate() {
+            let x = batch.input.slice(ndarray::s![i..i + 1, ..d]);
+            let s = target.diffused(sde, t)?.score(x)?;
+            let zeta = batch.zeta[[i, 0]];
+            let w = config.weighting.lambda(sde, t) / (zeta * zeta);
+            for j in 0..d {
+                total += w * (zeta * s[[0, j]] + batch.noise[[i, j]]).powi(2);
+            }
+        }
+        values.push(c * total);
+    }
+    let m = values.iter().sum::<f64>() / batches as f64;
+    let var = values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (batches - 1) as f64;
+    Ok((m, (var / batches as f64).sqrt()))
 }
 
 /// Grid of the seed's figures: 200 points on `[-3, 3]`.
@@ -174,6 +224,7 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
     let mut rng = seeded(config.seed);
     let data = target.sample(config.n_data, &mut rng);
 
+    // ANCHOR: ve_seed_training
     let mut sizes = vec![2];
     sizes.extend(&config.hidden);
     sizes.push(1);
@@ -188,6 +239,7 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         let batch = dsm_batch(sde, data.view(), config.t_eps, rng)?;
         dsm_loss_and_grad(net, sde, config.weighting, &batch)
     })?;
+    // ANCHOR_END: ve_seed_training
     let train_seconds = t0.elapsed().as_secs_f64();
 
     let t1 = std::time::Instant::now();
@@ -222,12 +274,14 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
     // The error table at eval_paths: {network, exact} score x {prior, exact p_T} start.
     let x_prior = draw_prior(config.eval_paths, &mut rng);
     let x_exact = p_t.sample(config.eval_paths, &mut rng);
-    let table = [
+    let [a, b, c, d] = [
         run_one(&net_score, x_prior.clone(), false, &mut rng)?,
         run_one(&net_score, x_exact.clone(), false, &mut rng)?,
         run_one(&exact, x_prior, false, &mut rng)?,
         run_one(&exact, x_exact, false, &mut rng)?,
-    ];
+    ]
+    .map(|tr| tr.samples);
+    let table = [a, b, c, d];
     let sample_seconds = t1.elapsed().as_secs_f64();
 
     let grid = x_grid();
@@ -266,6 +320,14 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         50,
         &mut seeded(config.seed ^ 0xe7a1),
     )?;
+    let (exact_loss, exact_loss_se) = exact_score_loss(
+        sde,
+        &target,
+        data.view(),
+        config,
+        EXACT_LOSS_BATCHES,
+        &mut seeded(config.seed ^ 0x1055),
+    )?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let report = VeSeedReport {
         config: config.clone(),
@@ -273,10 +335,10 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         loss_first_100: mean(&training.losses[..100.min(training.losses.len())]),
         loss_last_100: mean(&training.losses[training.losses.len().saturating_sub(100)..]),
         seed_paths: SampleQuality::of(&network_prior.samples, &target)?,
-        network_prior: SampleQuality::of(&table[0].samples, &target)?,
-        network_exact_start: SampleQuality::of(&table[1].samples, &target)?,
-        exact_prior: SampleQuality::of(&table[2].samples, &target)?,
-        exact_exact_start: SampleQuality::of(&table[3].samples, &target)?,
+        network_prior: SampleQuality::of(&table[0], &target)?,
+        network_exact_start: SampleQuality::of(&table[1], &target)?,
+        exact_prior: SampleQuality::of(&table[2], &target)?,
+        exact_exact_start: SampleQuality::of(&table[3], &target)?,
         noise_floor,
         noise_floor_eval,
         target_mean: target.mean()[0],
@@ -286,6 +348,8 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         prior_std: sde.prior_var().sqrt(),
         score_errors,
         recovered_density_l1: l1,
+        exact_loss,
+        exact_loss_se,
         train_seconds,
         sample_seconds,
     };
@@ -295,6 +359,7 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         training,
         network_prior,
         exact_prior,
+        eval_samples: table,
         report,
     })
 }

@@ -8,12 +8,31 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
 
+pub mod ddpm;
+pub mod samplers;
 pub mod ve_seed;
 
 /// Runs every chapter's experiments and writes their assets under `out`.
+///
+/// The chapters are independent, each a function of its own seeds, so they run on parallel
+/// threads (the results do not depend on the scheduling); `progress` follows the longest one.
 pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
-    ve_seed::write(&out.join("ve_seed"), progress)?;
-    Ok(())
+    let joined = |r: std::thread::Result<Result<()>>| {
+        r.unwrap_or_else(|_| {
+            Err(Error::param(
+                "book-assets",
+                "a chapter's experiment thread panicked",
+            ))
+        })
+    };
+    std::thread::scope(|scope| {
+        let ve = scope.spawn(|| ve_seed::write(&out.join("ve_seed"), progress).map(|_| ()));
+        let dd = scope.spawn(|| ddpm::write(&out.join("ddpm"), None).map(|_| ()));
+        let sa = samplers::write(&out.join("samplers"));
+        joined(ve.join())?;
+        joined(dd.join())?;
+        sa
+    })
 }
 
 /// Creates `dir` and its parents.

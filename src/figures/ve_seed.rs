@@ -58,7 +58,20 @@ fn fit_chart(
     target: &GaussianMixture,
     data: &[f64],
 ) -> Result<Chart> {
+    fit_chart_vs(title, net, t, target, "exact score of p_0", data)
+}
+
+/// The network's score at time `t` against the exact score of `reference` (p_0 or p_t).
+fn fit_chart_vs(
+    title: &str,
+    net: &crate::nn::Mlp,
+    t: f64,
+    reference: &GaussianMixture,
+    reference_label: &str,
+    data: &[f64],
+) -> Result<Chart> {
     let grid = x_grid();
+    let target = reference;
     let exact = target.score(column(&grid).view())?.column(0).to_vec();
     let fit = NetScore { net }
         .score(t, column(&grid).view())?
@@ -68,7 +81,7 @@ fn fit_chart(
     Ok(Chart::new(title)
         .x_label("x")
         .y_label("score")
-        .line("exact score of p_0", grid.clone(), exact)
+        .line(reference_label, grid.clone(), exact)
         .points("data", data.to_vec(), dscore)
         .line("network s(t, x)", grid, fit)
         .y_range(-12.0, 12.0))
@@ -146,7 +159,8 @@ pub fn write_figures(
         Chart::new("Training loss (the seed's sigma-scaled DSM loss)")
             .x_label("Adam step")
             .y_label("loss")
-            .line("loss per step", steps[7..].to_vec(), losses[7..].to_vec()),
+            .line("loss per step", steps[7..].to_vec(), losses[7..].to_vec())
+            .hline("same loss with the exact score (floor)", r.exact_loss),
         out,
         "loss",
     )?;
@@ -161,6 +175,26 @@ pub fn write_figures(
         )?,
         out,
         "fit",
+    )?;
+
+    let sde = Ve::seed();
+    let panels = [t_eps, 0.1, 0.5, 1.0]
+        .iter()
+        .map(|&t| {
+            fit_chart_vs(
+                &format!("t = {t}"),
+                &run.training.net,
+                t,
+                &target.diffused(&sde, t)?,
+                "exact score of p_t",
+                &data,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    save(
+        Figure::grid(2, panels).with_title("Fitted score s(t, x) against the exact score of p_t"),
+        out,
+        "fit_times",
     )?;
 
     let recovered = recovered_density(&run.training.net, t_eps)?;
@@ -237,6 +271,39 @@ pub fn write_figures(
         )?;
     }
 
+    if let Some(fixed) = fixed {
+        let starts = ["N(0, 1) start", "exact p_1 start", "moment-matched start"];
+        for (score, idx, name) in [
+            ("network", 0, "prior_mismatch"),
+            ("exact", 2, "prior_mismatch_exact"),
+        ] {
+            let samples = [
+                &run.eval_samples[idx],
+                &run.eval_samples[idx + 1],
+                &fixed.eval_samples[idx],
+            ];
+            let panels: Vec<Chart> = samples
+                .iter()
+                .zip(starts)
+                .map(|(s, start)| {
+                    Chart::new(start)
+                        .x_label("x")
+                        .y_label("density")
+                        .histogram("sample", s.column(0).to_vec(), 40, (-3.0, 3.0))
+                        .line("target pdf", grid.clone(), pdf.clone())
+                })
+                .collect();
+            save(
+                Figure::grid(3, panels).with_title(format!(
+                    "{} reverse-SDE samples with the {score} score from three starts",
+                    r.config.eval_paths
+                )),
+                out,
+                name,
+            )?;
+        }
+    }
+
     let row = |name: &str, q: &ve_seed::SampleQuality| {
         format!(
             "| {name} | {:.3} | {:.3} | {:+.3} | {:.3} |\n",
@@ -289,6 +356,8 @@ pub fn write_figures(
         &[
             ("loss_first", fmt(r.loss_first_100)),
             ("loss_last", fmt(r.loss_last_100)),
+            ("exact_loss", fmt(r.exact_loss)),
+            ("exact_loss_se", fmt(r.exact_loss_se)),
             ("seed_w1", fmt(r.seed_paths.w1)),
             ("seed_ks", fmt(r.seed_paths.ks)),
             ("floor_w1", fmt(r.noise_floor.w1_mean)),

@@ -235,6 +235,7 @@ impl Mlp {
 
     /// Inference on a batch `x: [n, d_in]` → `[n, d_out]`, without a tape: one matmul
     /// per layer, then bias and activation in place.
+    // ANCHOR: mlp_forward
     pub fn forward(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
         self.check_input(x.ncols())?;
         let last = self.layers.len() - 1;
@@ -250,6 +251,7 @@ impl Mlp {
         }
         Ok(h)
     }
+    // ANCHOR_END: mlp_forward
 
     /// Records the network applied to `x` on `tape`, with the parameters as leaves.
     /// Returns the output and the parameter `Var`s in the order of

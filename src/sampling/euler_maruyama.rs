@@ -75,6 +75,7 @@ pub fn reverse_euler_maruyama(
     let times = linspace(config.t_min, t_max, n_t);
     let mut x = x_t_max;
     let mut paths = config.keep_paths.then(|| vec![x.clone()]);
+    // ANCHOR: reverse_em_loop
     for k in (1..n_t).rev() {
         let (t, dt) = (times[k], times[k] - times[k - 1]);
         let s = score.score(t, x.view())?;
@@ -98,6 +99,7 @@ pub fn reverse_euler_maruyama(
             pb.inc(1);
         }
     }
+    // ANCHOR_END: reverse_em_loop
     if let Some(p) = paths.as_mut() {
         p.reverse();
     }

@@ -12,6 +12,12 @@ use crate::error::{positive, Error, Result};
 pub trait NoiseScale: Send + Sync {
     /// `sigma(t)`.
     fn sigma<T: Float>(&self, t: T) -> T;
+    /// `sigma(t)^2`, the quantity `g^2` differentiates. Override it where `sigma` itself is
+    /// not differentiable but its square is (`sqrt(t)` at `t = 0`).
+    fn sigma2<T: Float>(&self, t: T) -> T {
+        let s = self.sigma(t);
+        s * s
+    }
     /// A short label for figures.
     fn label(&self) -> String;
 }
@@ -23,6 +29,10 @@ pub struct SqrtT;
 impl NoiseScale for SqrtT {
     fn sigma<T: Float>(&self, t: T) -> T {
         t.sqrt()
+    }
+    /// `sigma^2 = t` exactly, so `g(0) = 1` (differentiating `sqrt(t)^2` gives `0 · ∞` there).
+    fn sigma2<T: Float>(&self, t: T) -> T {
+        t
     }
     fn label(&self) -> String {
         "sigma(t) = sqrt(t)".into()
@@ -105,10 +115,9 @@ impl<S: NoiseScale> Ve<S> {
         self.scale.sigma(t)
     }
 
-    /// `d sigma(t)^2 / dt` by forward-mode autodiff.
+    /// `d sigma(t)^2 / dt` by forward-mode autodiff of [`NoiseScale::sigma2`].
     pub fn sigma2_rate(&self, t: f64) -> f64 {
-        let s = self.scale.sigma(F1::var(t));
-        (s * s).deriv()
+        self.scale.sigma2(F1::var(t)).deriv()
     }
 }
 

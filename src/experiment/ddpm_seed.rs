@@ -1,0 +1,538 @@
+//! Seed 004's numerical example end to end: the DDPM of the note on
+//! `0.1 N(-3, 1) + 0.9 N(3, 1)` (1024 points, linear `beta` from 0.02 to 0.4, `K = 40`,
+//! 2-32-32-1 ReLU network on `[x_k, k]`, Adam 0.01, 5000 steps of the simplified loss),
+//! with beside it the exact noise predictor of the mixture ([`MixtureEpsOracle`]), which
+//! separates the network's error from the error of the `K = 40` chain itself.
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::ddpm::{
+    ancestral_sample, ancestral_sample_path, seed_forward_chain, simple_loss, simulate_chain,
+    train_eps_net, variational_bound, BoundTerms, EpsModel, EpsNet, MixtureEpsOracle,
+    ReverseVariance, StepFeature, VarianceSchedule,
+};
+use crate::error::{Error, Result};
+use crate::experiment::ve_seed::SampleQuality;
+use crate::metrics::{sampling_noise, SamplingNoise};
+use crate::mixture::GaussianMixture;
+use crate::progress::ProgressBar;
+use crate::quadrature::linspace;
+use crate::rng::seeded;
+use crate::train::{TrainOptions, Training};
+
+/// Settings of the experiment; [`DdpmSeedConfig::seed_settings`] are the seed note's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DdpmSeedConfig {
+    pub seed: u64,
+    pub n_data: usize,
+    /// Linear schedule `beta_1 .. beta_K` in `K = num_steps` steps.
+    pub beta_1: f64,
+    pub beta_k: f64,
+    pub num_steps: usize,
+    pub hidden: Vec<usize>,
+    pub lr: f64,
+    pub steps: usize,
+    /// How `k` enters the network (the seed: raw `k`).
+    pub step_feature: StepFeature,
+    /// Samples per sampler for the W1 / KS table.
+    pub n_samples: usize,
+    /// Repetitions of the Monte Carlo noise floor of `n_samples` exact draws (each costs one
+    /// W1 quadrature over `n_samples` points).
+    pub noise_reps: usize,
+    /// Reverse paths kept for the figure.
+    pub n_paths: usize,
+    /// Steps `k` at which `eps_theta` is compared with `eps*` on a grid.
+    pub eps_steps: Vec<usize>,
+    /// Chain lengths of the oracle ladder (the schedule's `beta` range scaled by
+    /// `num_steps / K`, so `sum_k beta_k` stays the same); moments and KS only (no W1, whose
+    /// quadrature dominates the run time).
+    pub ladder: Vec<usize>,
+    /// Samples per rung of the ladder and per variance choice.
+    pub ladder_samples: usize,
+}
+
+impl DdpmSeedConfig {
+    /// The seed's settings (1024 points, `beta` 0.02 to 0.4, `K = 40`, 2-32-32-1 ReLU, raw
+    /// `k`, Adam 0.01, 5000 steps), 10 000 samples per sampler for the tables.
+    pub fn seed_settings() -> Self {
+        Self {
+            seed: 4004,
+            n_data: 1024,
+            beta_1: 0.02,
+            beta_k: 0.4,
+            num_steps: 40,
+            hidden: vec![32, 32],
+            lr: 0.01,
+            steps: 5000,
+            step_feature: StepFeature::Raw,
+            n_samples: 10_000,
+            noise_reps: 10,
+            n_paths: 200,
+            eps_steps: vec![1, 5, 10, 20, 40],
+            ladder: vec![40, 80, 160, 320],
+            ladder_samples: 20_000,
+        }
+    }
+
+    /// The schedule `linear(beta_1, beta_k, num_steps)`.
+    pub fn schedule(&self) -> Result<VarianceSchedule> {
+        VarianceSchedule::linear(self.beta_1, self.beta_k, self.num_steps)
+    }
+}
+
+/// `eps_theta` against `eps*` at one step on the grid [`x_grid`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpsError {
+    pub k: usize,
+    /// `sqrt(sum p_k(x) (eps_theta - eps*)^2 / sum p_k(x))` over the grid.
+    pub weighted_rms: f64,
+    /// `max |eps_theta - eps*|` over the grid points where `p_k(x) >= 1e-3 max p_k`.
+    pub max_in_bulk: f64,
+}
+
+/// The bound of one (model, variance) pair, in nats per data point.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundSummary {
+    pub total: f64,
+    pub total_se: f64,
+    /// The decoder term `L_0`.
+    pub l_0: f64,
+    /// `sum_{k=2}^K L_{k-1}`.
+    pub kl_sum: f64,
+    /// The prior term `L_K`.
+    pub l_prior: f64,
+}
+
+impl BoundSummary {
+    fn of(b: &BoundTerms) -> Self {
+        let k = b.terms.len() - 1;
+        Self {
+            total: b.total,
+            total_se: b.total_se,
+            l_0: b.terms[0],
+            kl_sum: b.terms[1..k].iter().sum(),
+            l_prior: b.terms[k],
+        }
+    }
+}
+
+/// Sample moments with their standard errors: `(estimate, SE)` pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
+    pub variance: (f64, f64),
+    /// `P(x < 0)`, the mass of the small mode.
+    pub frac_neg: (f64, f64),
+    pub ks: f64,
+}
+
+impl Moments {
+    /// Variance (SE from the fourth central moment), `P(x < 0)` (binomial SE) and the KS
+    /// distance of a 1-D sample to `target`.
+    pub fn of(x: &Array2<f64>, target: &GaussianMixture) -> Result<Self> {
+        let xs = x.column(0).to_vec();
+        let n = xs.len() as f64;
+        let m = xs.iter().sum::<f64>() / n;
+        let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+        let m4 = xs.iter().map(|x| (x - m).powi(4)).sum::<f64>() / n;
+        let f = frac_neg(x);
+        Ok(Self {
+            variance: (v, ((m4 - v * v).max(0.0) / n).sqrt()),
+            frac_neg: (f, (f * (1.0 - f) / n).sqrt()),
+            ks: crate::metrics::ks_distance(&xs, target)?,
+        })
+    }
+}
+
+/// The oracle sampler at one chain length of the ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LadderRow {
+    pub num_steps: usize,
+    pub beta_1: f64,
+    pub beta_k: f64,
+    pub alpha_bar_k: f64,
+    /// `sigma_k^2 = beta_k`.
+    pub beta: Moments,
+    /// `sigma_k^2 = beta_tilde_k`.
+    pub beta_tilde: Moments,
+}
+
+/// The numbers of a run, written as JSON and quoted by the book.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DdpmSeedReport {
+    pub config: DdpmSeedConfig,
+    /// `alpha_bar_K` of the schedule.
+    pub alpha_bar_k: f64,
+    /// Exact mean and standard deviation of `p_K`, the law of `x_K`.
+    pub p_k_mean: f64,
+    pub p_k_std: f64,
+    /// Mean and standard deviation of `x_K` simulated step by step from the data.
+    pub chain_k_mean: f64,
+    pub chain_k_std: f64,
+    /// The seed's chain: its last state is `X_{K-1}`; its empirical variance, the variance
+    /// predicted by its recursion `v_j = (1 - beta_j) v_{j-1} + beta_j^2`, and the
+    /// variance of the correct chain at the same step (`alpha_bar v_0 + 1 - alpha_bar`).
+    pub seed_chain_last_var: f64,
+    pub seed_chain_recursion_var: f64,
+    pub correct_var_same_step: f64,
+    /// Target mean, standard deviation, `P(x < 0)` and differential entropy (nats).
+    pub target_mean: f64,
+    pub target_std: f64,
+    pub target_frac_neg: f64,
+    pub target_entropy: f64,
+    /// Mean training loss over the first and the last 100 steps.
+    pub loss_first_100: f64,
+    pub loss_last_100: f64,
+    /// The same loss with the exact `eps*` on the training data (the floor no predictor of
+    /// `eps` from `(x_k, k)` beats): mean over 100 draws and its standard error.
+    pub oracle_loss: f64,
+    pub oracle_loss_se: f64,
+    /// The network's excess over that floor without Monte Carlo noise:
+    /// `1/K sum_k int p_k(x) (eps_theta(x, k) - eps*(x, k))^2 dx` (trapezoid on [`x_grid`]).
+    pub excess_loss: f64,
+    pub eps_errors: Vec<EpsError>,
+    /// Ancestral samples, `n_samples` each.
+    pub net_beta: SampleQuality,
+    pub net_beta_tilde: SampleQuality,
+    pub oracle_beta: SampleQuality,
+    pub oracle_beta_tilde: SampleQuality,
+    /// Variance and `P(x < 0)` of the same four samples, in the same order.
+    pub sample_moments: Vec<Moments>,
+    /// What `n_samples` exact draws of the target achieve.
+    pub noise_floor: SamplingNoise,
+    /// The bound on the training data, network and oracle, both variances, with the same
+    /// noise for all four.
+    pub bound_net_beta: BoundSummary,
+    pub bound_oracle_beta: BoundSummary,
+    pub bound_net_beta_tilde: BoundSummary,
+    pub bound_oracle_beta_tilde: BoundSummary,
+    /// Mean and standard error of the per-point difference network - oracle of the bound
+    /// (`sigma^2 = beta`); the oracle minimises every term, so it is `>= 0` in expectation.
+    pub bound_gap_beta: f64,
+    pub bound_gap_beta_se: f64,
+    /// Mean of `-ln p_0(x_0)` over the training data and its SE, and the per-point
+    /// difference oracle bound (`sigma^2 = beta`) minus `-ln p_0(x_0)` with its SE.
+    pub data_nll: f64,
+    pub data_nll_se: f64,
+    pub oracle_bound_minus_nll: f64,
+    pub oracle_bound_minus_nll_se: f64,
+    pub ladder: Vec<LadderRow>,
+    /// Seconds spent training and in the rest (machine dependent, not reproducible).
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+}
+
+/// Everything the chapter shows.
+#[derive(Clone, Debug)]
+pub struct DdpmSeedRun {
+    pub target: GaussianMixture,
+    pub schedule: VarianceSchedule,
+    pub oracle: MixtureEpsOracle,
+    pub data: Array2<f64>,
+    pub training: Training,
+    pub model: EpsNet,
+    /// The forward chain `[x_0, ..., x_K]` simulated step by step from the data.
+    pub forward_chain: Vec<Array2<f64>>,
+    /// The seed's chain `[X_0, ..., X_{K-1}]` from the data.
+    pub seed_chain: Vec<Array2<f64>>,
+    /// Reverse paths `[x_0, ..., x_K]` of the network sampler (`sigma^2 = beta`).
+    pub reverse_paths: Vec<Array2<f64>>,
+    pub net_beta: Array2<f64>,
+    pub net_beta_tilde: Array2<f64>,
+    pub oracle_beta: Array2<f64>,
+    pub oracle_beta_tilde: Array2<f64>,
+    /// Bound terms `L_0 .. L_K` (`sigma^2 = beta`) of the network and of the oracle.
+    pub bound_net: BoundTerms,
+    pub bound_oracle: BoundTerms,
+    pub report: DdpmSeedReport,
+}
+
+/// The grid of the `eps` figures: 321 points on `[-8, 8]`.
+pub fn x_grid() -> Vec<f64> {
+    linspace(-8.0, 8.0, 321)
+}
+
+fn col(v: &[f64]) -> Array2<f64> {
+    Array2::from_shape_vec((v.len(), 1), v.to_vec()).expect("n x 1")
+}
+
+fn frac_neg(x: &Array2<f64>) -> f64 {
+    x.iter().filter(|&&v| v < 0.0).count() as f64 / x.len() as f64
+}
+
+fn mean_var(x: &Array2<f64>) -> (f64, f64) {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    (
+        m,
+        x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0),
+    )
+}
+
+/// `eps_theta(x, k)` and `eps*(x, k)` on [`x_grid`].
+pub fn eps_curves(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<[Vec<f64>; 2]> {
+    let x = col(&x_grid());
+    Ok([
+        model.eps(x.view(), k)?.column(0).to_vec(),
+        oracle.eps(x.view(), k)?.column(0).to_vec(),
+    ])
+}
+
+fn eps_error(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<EpsError> {
+    let [net, exact] = eps_curves(model, oracle, k)?;
+    let p = oracle.marginal(k)?.pdf(col(&x_grid()).view())?;
+    let pmax = p.iter().cloned().fold(0.0, f64::max);
+    let (mut num, mut den, mut max) = (0.0, 0.0, 0.0f64);
+    for i in 0..p.len() {
+        let e = net[i] - exact[i];
+        num += p[i] * e * e;
+        den += p[i];
+        if p[i] >= 1e-3 * pmax {
+            max = max.max(e.abs());
+        }
+    }
+    Ok(EpsError {
+        k,
+        weighted_rms: (num / den).sqrt(),
+        max_in_bulk: max,
+    })
+}
+
+/// `int p_k(x) (eps_theta(x, k) - eps*(x, k))^2 dx` by the trapezoid rule on [`x_grid`].
+fn excess_at(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<f64> {
+    let grid = x_grid();
+    let [net, exact] = eps_curves(model, oracle, k)?;
+    let p = oracle.marginal(k)?.pdf(col(&grid).view())?;
+    let f: Vec<f64> = (0..grid.len())
+        .map(|i| p[i] * (net[i] - exact[i]).powi(2))
+        .collect();
+    crate::quadrature::trapezoid(&grid, &f)
+}
+
+/// Mean and standard error (sample sd / sqrt(n)) of `xs` (at least 2 values).
+fn mean_se(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (v / n).sqrt())
+}
+
+/// `-int p ln p` of a 1-D mixture by adaptive quadrature on `mean +- 12 sd`.
+fn entropy(target: &GaussianMixture) -> Result<f64> {
+    let (m, s) = (target.mean()[0], target.variance()[0].sqrt());
+    crate::quadrature::integrate(
+        |x| {
+            let lp = target
+                .log_pdf(col(&[x]).view())
+                .map(|v| v[0])
+                .unwrap_or(f64::NAN);
+            -lp.exp() * lp
+        },
+        m - 12.0 * s,
+        m + 12.0 * s,
+        1e-10,
+    )
+}
+
+/// Runs the experiment. `progress` (if any) gets one tick per training step.
+pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<DdpmSeedRun> {
+    if config.n_data < 2 || config.n_samples < 2 || config.ladder_samples < 2 {
+        return Err(Error::param(
+            "n_data",
+            "need at least 2 data points and samples",
+        ));
+    }
+    let schedule = config.schedule()?;
+    let k_max = schedule.num_steps();
+    let target = GaussianMixture::seed_ddpm();
+    let oracle = MixtureEpsOracle::from_mixture(&schedule, &target)?;
+    let mut rng = seeded(config.seed);
+    let data = target.sample(config.n_data, &mut rng);
+
+    // Training (the seed's network, optimiser and loss).
+    let t0 = std::time::Instant::now();
+    let init = EpsNet::init(1, &config.hidden, config.step_feature, k_max, &mut rng)?;
+    let opts = TrainOptions {
+        progress,
+        ..TrainOptions::new(config.steps, config.lr)
+    };
+    let training = train_eps_net(&schedule, &init, data.view(), &opts, &mut rng)?;
+    let model = EpsNet::new(training.net.clone(), config.step_feature, k_max)?;
+    let train_seconds = t0.elapsed().as_secs_f64();
+
+    let t1 = std::time::Instant::now();
+    // The loss floor: the same loss with the exact eps, on the training data.
+    let mut rng = seeded(config.seed ^ 0x1055);
+    let floor: Vec<f64> = (0..100)
+        .map(|_| simple_loss(&schedule, &oracle, data.view(), &mut rng))
+        .collect::<Result<_>>()?;
+    let (oracle_loss, oracle_loss_se) = mean_se(&floor);
+    let excess_loss = (1..=k_max)
+        .map(|k| excess_at(&model, &oracle, k))
+        .sum::<Result<f64>>()?
+        / k_max as f64;
+    let eps_errors = config
+        .eps_steps
+        .iter()
+        .map(|&k| eps_error(&model, &oracle, k))
+        .collect::<Result<Vec<_>>>()?;
+
+    // Forward chains from the data: the correct one and the seed's code.
+    let mut rng = seeded(config.seed ^ 0xc4a1);
+    let forward_chain = simulate_chain(&schedule, data.view(), &mut rng)?;
+    let seed_chain = seed_forward_chain(&schedule, data.view(), &mut rng)?;
+    let (chain_k_mean, chain_k_var) = mean_var(&forward_chain[k_max]);
+    let (_, v0) = mean_var(&data);
+    let last = seed_chain.len() - 1;
+    let mut v = v0;
+    for j in 1..=last {
+        let b = schedule.beta(j)?;
+        v = (1.0 - b) * v + b * b;
+    }
+    let ab_last = schedule.alpha_bar(last)?;
+    let (p_k_mean, p_k_var) = oracle.marginal_mean_var(k_max)?;
+
+    // Ancestral sampling, network and oracle, both variances.
+    let mut rng = seeded(config.seed ^ 0x5a3e);
+    let n = config.n_samples;
+    let reverse_paths = ancestral_sample_path(
+        &schedule,
+        &model,
+        ReverseVariance::Beta,
+        config.n_paths,
+        1,
+        &mut rng,
+    )?;
+    let mut draw =
+        |m: &dyn EpsModel, v: ReverseVariance| ancestral_sample(&schedule, m, v, n, 1, &mut rng);
+    let net_beta = draw(&model, ReverseVariance::Beta)?;
+    let net_beta_tilde = draw(&model, ReverseVariance::BetaTilde)?;
+    let oracle_beta = draw(&oracle, ReverseVariance::Beta)?;
+    let oracle_beta_tilde = draw(&oracle, ReverseVariance::BetaTilde)?;
+    let noise_floor = sampling_noise(
+        &target,
+        n,
+        config.noise_reps,
+        &mut seeded(config.seed ^ 0xf100),
+    )?;
+
+    // The bound on the training data, the same noise for every model and variance.
+    let bound = |m: &dyn EpsModel, v: ReverseVariance| {
+        variational_bound(
+            &schedule,
+            m,
+            data.view(),
+            v,
+            1,
+            &mut seeded(config.seed ^ 0xb0d),
+        )
+    };
+    let bound_net = bound(&model, ReverseVariance::Beta)?;
+    let bound_oracle = bound(&oracle, ReverseVariance::Beta)?;
+    let bound_net_tilde = bound(&model, ReverseVariance::BetaTilde)?;
+    let bound_oracle_tilde = bound(&oracle, ReverseVariance::BetaTilde)?;
+    let gap: Vec<f64> = bound_net
+        .per_point
+        .iter()
+        .zip(&bound_oracle.per_point)
+        .map(|(a, b)| a - b)
+        .collect();
+    let (gap_mean, gap_se) = mean_se(&gap);
+    let nll: Vec<f64> = target.log_pdf(data.view())?.iter().map(|l| -l).collect();
+    let (data_nll, data_nll_se) = mean_se(&nll);
+    let slack: Vec<f64> = bound_oracle
+        .per_point
+        .iter()
+        .zip(&nll)
+        .map(|(b, l)| b - l)
+        .collect();
+    let (slack_mean, slack_se) = mean_se(&slack);
+
+    // The oracle ladder: the same beta range spread over more, smaller steps.
+    let mut rng = seeded(config.seed ^ 0x1add);
+    let ladder = config
+        .ladder
+        .iter()
+        .map(|&kk| {
+            let scale = k_max as f64 / kk as f64;
+            let (b1, bk) = (config.beta_1 * scale, config.beta_k * scale);
+            let s = VarianceSchedule::linear(b1, bk, kk)?;
+            let o = MixtureEpsOracle::from_mixture(&s, &target)?;
+            let m = config.ladder_samples;
+            let xb = ancestral_sample(&s, &o, ReverseVariance::Beta, m, 1, &mut rng)?;
+            let xt = ancestral_sample(&s, &o, ReverseVariance::BetaTilde, m, 1, &mut rng)?;
+            Ok(LadderRow {
+                num_steps: kk,
+                beta_1: b1,
+                beta_k: bk,
+                alpha_bar_k: s.alpha_bar(kk)?,
+                beta: Moments::of(&xb, &target)?,
+                beta_tilde: Moments::of(&xt, &target)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let eval_seconds = t1.elapsed().as_secs_f64();
+
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let losses = &training.losses;
+    let report = DdpmSeedReport {
+        config: config.clone(),
+        alpha_bar_k: schedule.alpha_bar(k_max)?,
+        p_k_mean,
+        p_k_std: p_k_var.sqrt(),
+        chain_k_mean,
+        chain_k_std: chain_k_var.sqrt(),
+        seed_chain_last_var: mean_var(&seed_chain[last]).1,
+        seed_chain_recursion_var: v,
+        correct_var_same_step: ab_last * v0 + 1.0 - ab_last,
+        target_mean: target.mean()[0],
+        target_std: target.variance()[0].sqrt(),
+        target_frac_neg: target.cdf_1d(0.0)?,
+        target_entropy: entropy(&target)?,
+        loss_first_100: mean(&losses[..100.min(losses.len())]),
+        loss_last_100: mean(&losses[losses.len().saturating_sub(100)..]),
+        oracle_loss,
+        oracle_loss_se,
+        excess_loss,
+        eps_errors,
+        net_beta: SampleQuality::of(&net_beta, &target)?,
+        net_beta_tilde: SampleQuality::of(&net_beta_tilde, &target)?,
+        oracle_beta: SampleQuality::of(&oracle_beta, &target)?,
+        oracle_beta_tilde: SampleQuality::of(&oracle_beta_tilde, &target)?,
+        sample_moments: [&net_beta, &net_beta_tilde, &oracle_beta, &oracle_beta_tilde]
+            .iter()
+            .map(|x| Moments::of(x, &target))
+            .collect::<Result<Vec<_>>>()?,
+        noise_floor,
+        bound_net_beta: BoundSummary::of(&bound_net),
+        bound_oracle_beta: BoundSummary::of(&bound_oracle),
+        bound_net_beta_tilde: BoundSummary::of(&bound_net_tilde),
+        bound_oracle_beta_tilde: BoundSummary::of(&bound_oracle_tilde),
+        bound_gap_beta: gap_mean,
+        bound_gap_beta_se: gap_se,
+        data_nll,
+        data_nll_se,
+        oracle_bound_minus_nll: slack_mean,
+        oracle_bound_minus_nll_se: slack_se,
+        ladder,
+        train_seconds,
+        eval_seconds,
+    };
+    Ok(DdpmSeedRun {
+        target,
+        schedule,
+        oracle,
+        data,
+        training,
+        model,
+        forward_chain,
+        seed_chain,
+        reverse_paths,
+        net_beta,
+        net_beta_tilde,
+        oracle_beta,
+        oracle_beta_tilde,
+        bound_net,
+        bound_oracle,
+        report,
+    })
+}

@@ -1,0 +1,483 @@
+//! Chapters "Annealed Langevin" and "Probability flow": seed 001's multi-level example, the
+//! convergence study of the samplers with the exact score, and the log-likelihood table.
+//!
+//! Convergence study: VP (beta from 0.1 to 20) on the seed's mixture, started from the exact
+//! `p_T` so that only discretisation error remains. (Not the seed's VE `sigma = sqrt(t)`: its
+//! `g(0)` evaluates to 0 instead of 1, since forward mode gives `d sigma^2/dt` at 0 as
+//! `2 · 0 · ∞ = NaN`, clamped to 0, and the ODE solvers evaluate the velocity at `t = 0`.) The error of the final distribution is
+//! `W1` to the target, computed against the target's quantiles `q_i = F^{-1}((i - 1/2)/n)`
+//! as `mean_i |x_(i) - q_i|`. The SDE samplers' error contains the Monte Carlo floor of `n`
+//! draws (shown as a line); the ODE is started from the quantiles of `p_T` and, being a
+//! monotone transport in 1-D, has no Monte Carlo error at all.
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+
+use super::{create_dir, write_numbers, write_text};
+use crate::divergence::Probe;
+use crate::error::{Error, Result};
+use crate::experiment::smld_seed::{self, level_density, SmldSeedConfig, SmldSeedRun};
+use crate::experiment::ve_seed::{column, SampleQuality};
+use crate::likelihood::{flow_log_likelihood, DivergenceMethod};
+use crate::mixture::GaussianMixture;
+use crate::plot::{Chart, Figure};
+use crate::quadrature::linspace;
+use crate::rng::seeded;
+use crate::sampling::{
+    pc_sample, probability_flow_sample, LangevinCorrector, OdeMethod, PcConfig, Predictor,
+};
+use crate::score::{ExactScore, NetScore, ScoreFn};
+use crate::sde::Vp;
+
+const SIZE: (u32, u32) = (900, 560);
+
+fn save(fig: impl Into<Figure>, dir: &Path, name: &str) -> Result<()> {
+    fig.into().save_svg(dir.join(format!("{name}.svg")), SIZE)
+}
+
+fn fmt(x: f64) -> String {
+    format!("{x:.3}")
+}
+
+/// Writes both chapters' assets under `dir`.
+pub fn write(dir: &Path) -> Result<()> {
+    create_dir(dir)?;
+    let run = smld_seed::run(&SmldSeedConfig::seed_settings())?;
+    write_smld(&run, dir)?;
+    write_convergence(dir)?;
+    write_likelihood(dir)?;
+    Ok(())
+}
+
+/// The target's quantiles `F^{-1}((i - 1/2) / n)`, by bisection on the CDF (to 1e-12).
+pub fn quantiles_1d(p: &GaussianMixture, n: usize) -> Result<Vec<f64>> {
+    let (m, s) = (p.mean()[0], p.variance()[0].sqrt());
+    (0..n)
+        .map(|i| {
+            let u = (i as f64 + 0.5) / n as f64;
+            let (mut lo, mut hi) = (m - 20.0 * s, m + 20.0 * s);
+            while hi - lo > 1e-12 * (1.0 + hi.abs()) {
+                let mid = 0.5 * (lo + hi);
+                if p.cdf_1d(mid)? < u {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            Ok(0.5 * (lo + hi))
+        })
+        .collect()
+}
+
+/// `mean_i |x_(i) - q_i|`: W1 between the sample and the target's `n` quantiles.
+pub fn w1_to_quantiles(x: &[f64], q: &[f64]) -> Result<f64> {
+    crate::metrics::wasserstein1_samples(x, q)
+}
+
+/// Least-squares slope of `log err` against `log n` (minus: the observed order).
+pub fn observed_order(points: &[(f64, f64)]) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let xs: Vec<f64> = points.iter().map(|p| p.0.ln()).collect();
+    let ys: Vec<f64> = points.iter().map(|p| p.1.ln()).collect();
+    let (mx, my) = (
+        xs.iter().sum::<f64>() / xs.len() as f64,
+        ys.iter().sum::<f64>() / ys.len() as f64,
+    );
+    let sxy: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    Some(-sxy / sxx)
+}
+
+fn write_smld(run: &SmldSeedRun, dir: &Path) -> Result<()> {
+    let r = &run.report;
+    let losses = &run.training.losses;
+    let steps: Vec<f64> = (1..=losses.len()).map(|i| i as f64).collect();
+    save(
+        Chart::new("Training loss of the noise-conditional network (SMLD loss, 6 levels)")
+            .x_label("Adam step")
+            .y_label("loss")
+            .line("loss per step", steps, losses.clone()),
+        dir,
+        "ncsn_training_loss",
+    )?;
+    let grid = linspace(-4.0, 4.0, 200);
+    let g = column(&grid);
+    let net = NetScore {
+        net: &run.training.net,
+    };
+    let panels = r
+        .sigmas
+        .iter()
+        .map(|&s| {
+            let exact = level_density(&run.target, s)?.score(g.view())?;
+            let learnt = net.score(s, g.view())?;
+            Ok(Chart::new(format!("sigma = {s:.3}"))
+                .x_label("x")
+                .y_label("score")
+                .line("exact", grid.clone(), exact.column(0).to_vec())
+                .dashed_line("network", grid.clone(), learnt.column(0).to_vec()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    save(
+        Figure::grid(3, panels)
+            .with_title("Learned s(x, sigma) against the exact score of p_sigma"),
+        dir,
+        "ncsn_fitted_scores",
+    )?;
+    let paths = run
+        .network_paths
+        .paths
+        .as_ref()
+        .ok_or_else(|| Error::param("keep_paths", "the path run must keep its paths"))?;
+    let steps: Vec<f64> = (0..paths.len()).map(|i| i as f64).collect();
+    let per_chain: Vec<Vec<f64>> = (0..paths[0].nrows())
+        .map(|j| paths.iter().map(|x| x[[j, 0]]).collect())
+        .collect();
+    save(
+        Chart::new(format!(
+            "{} annealed Langevin chains (network score), {} steps per level",
+            per_chain.len(),
+            r.config.steps_per_level
+        ))
+        .x_label("Langevin step (levels 2.0 → 0.5)")
+        .y_label("x")
+        .paths(steps, per_chain, 0.3),
+        dir,
+        "annealed_langevin_trajectories",
+    )?;
+    let pdf0 = run.target.pdf(g.view())?.to_vec();
+    let pdf_l = level_density(&run.target, r.config.sigma_l)?
+        .pdf(g.view())?
+        .to_vec();
+    save(
+        Chart::new(format!(
+            "{} annealed Langevin samples (network score)",
+            run.network_samples.nrows()
+        ))
+        .x_label("x")
+        .y_label("density")
+        .histogram(
+            "samples",
+            run.network_samples.column(0).to_vec(),
+            60,
+            (-4.0, 4.0),
+        )
+        .line("p_0", grid.clone(), pdf0)
+        .dashed_line("p_sigma_L (sigma_L = 0.5)", grid.clone(), pdf_l),
+        dir,
+        "annealed_langevin_histogram",
+    )?;
+    let row = |name: &str, q: &SampleQuality| {
+        format!(
+            "| {name} | {:.3} | {:.3} | {:+.3} | {:.3} |\n",
+            q.w1, q.ks, q.mean, q.std
+        )
+    };
+    let mut t = String::from(
+        "| score, output, compared with | W1 | KS | mean | std |\n|---|---|---|---|---|\n",
+    );
+    t += &row("network, raw, vs p_σL", &r.network_vs_last_level);
+    t += &row("exact, raw, vs p_σL", &r.exact_vs_last_level);
+    t += &row("network, raw, vs p_0", &r.network_vs_data);
+    t += &row("network, denoised, vs p_0", &r.network_denoised_vs_data);
+    t += &row("exact, denoised, vs p_0", &r.exact_denoised_vs_data);
+    let p_l = level_density(&run.target, r.config.sigma_l)?;
+    t += &format!(
+        "| target p_0 / p_σL | | | {:+.3} | {:.3} / {:.3} |\n",
+        run.target.mean()[0],
+        run.target.variance()[0].sqrt(),
+        p_l.variance()[0].sqrt()
+    );
+    write_text(&dir.join("smld_table.md"), &t)?;
+    let mut e = String::from("| σ | weighted RMS score error |\n|---|---|\n");
+    for (s, v) in r.sigmas.iter().zip(&r.score_rms) {
+        e += &format!("| {s:.3} | {v:.3} |\n");
+    }
+    write_text(&dir.join("smld_score_errors.md"), &e)?;
+    write_text(
+        &dir.join("smld_report.json"),
+        &serde_json::to_string_pretty(r)?,
+    )?;
+    write_numbers(
+        dir,
+        &[
+            ("smld_loss_first", fmt(r.loss_first_50)),
+            ("smld_loss_last", fmt(r.loss_last_50)),
+            ("smld_n_samples", r.config.n_samples.to_string()),
+            ("smld_eps", r.config.eps.to_string()),
+            ("smld_steps_per_level", r.config.steps_per_level.to_string()),
+            ("smld_train_seconds", format!("{:.1}", r.train_seconds)),
+        ],
+    )
+}
+
+/// One curve of the convergence study: `(steps, score evaluations, W1)`.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub name: String,
+    pub points: Vec<(usize, usize, f64)>,
+}
+
+/// The convergence study (see the module docs); returns the curves and the Monte Carlo
+/// floor of the SDE samplers.
+pub fn convergence_study(n_sde: usize, n_ode: usize) -> Result<(Vec<Curve>, f64)> {
+    let p0 = GaussianMixture::seed_ve();
+    let ve = Vp::song();
+    let score = ExactScore::new(&p0, &ve);
+    let p_t = p0.diffused(&ve, 1.0)?;
+    let q_sde = quantiles_1d(&p0, n_sde)?;
+    let mut floor = 0.0;
+    for k in 0..4 {
+        let x = p0.sample(n_sde, &mut seeded(900 + k));
+        floor += w1_to_quantiles(x.column(0).as_slice().unwrap_or(&[]), &q_sde)? / 4.0;
+    }
+    let mut curves = vec![];
+    let corr = LangevinCorrector {
+        snr: 0.16,
+        n_steps: 1,
+    };
+    let sde_samplers = [
+        ("Euler-Maruyama", Predictor::EulerMaruyama, None),
+        ("ancestral", Predictor::Ancestral, None),
+        (
+            "PC (reverse diffusion + Langevin)",
+            Predictor::ReverseDiffusion,
+            Some(corr),
+        ),
+    ];
+    for (name, pred, c) in sde_samplers {
+        let mut pts = vec![];
+        for steps in [4usize, 8, 16, 32, 64, 128] {
+            let cfg = PcConfig {
+                corrector: c,
+                ..PcConfig::predictor_only(pred, steps + 1)
+            };
+            let x = p_t.sample(n_sde, &mut seeded(7));
+            let out = pc_sample(&ve, &score, x, &cfg, &mut seeded(8))?;
+            let w = w1_to_quantiles(out.samples.column(0).as_slice().unwrap_or(&[]), &q_sde)?;
+            pts.push((steps, cfg.score_evals(), w));
+        }
+        curves.push(Curve {
+            name: name.into(),
+            points: pts,
+        });
+    }
+    let q0 = quantiles_1d(&p0, n_ode)?;
+    let x_t = column(&quantiles_1d(&p_t, n_ode)?);
+    let ode_err = |sol: Array2<f64>| -> Result<f64> {
+        let v: Vec<f64> = sol.column(0).to_vec();
+        Ok(v.iter().zip(&q0).map(|(a, b)| (a - b).abs()).sum::<f64>() / v.len() as f64)
+    };
+    let mut pts = vec![];
+    for steps in [2usize, 4, 8, 16, 32, 64] {
+        let sol = probability_flow_sample(
+            &ve,
+            &score,
+            x_t.clone(),
+            0.0,
+            &OdeMethod::Rk4 { n_steps: steps },
+        )?;
+        pts.push((steps, sol.n_evals, ode_err(sol.y)?));
+    }
+    curves.push(Curve {
+        name: "probability flow, RK4".into(),
+        points: pts,
+    });
+    let mut pts = vec![];
+    for tol in [1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7] {
+        let sol = probability_flow_sample(
+            &ve,
+            &score,
+            x_t.clone(),
+            0.0,
+            &OdeMethod::Dopri5 {
+                rtol: tol,
+                atol: tol,
+            },
+        )?;
+        pts.push((sol.n_steps, sol.n_evals, ode_err(sol.y)?));
+    }
+    curves.push(Curve {
+        name: "probability flow, Dormand-Prince 5(4)".into(),
+        points: pts,
+    });
+    Ok((curves, floor))
+}
+
+fn write_convergence(dir: &Path) -> Result<()> {
+    let (n_sde, n_ode) = (6000, 1000);
+    let (curves, floor) = convergence_study(n_sde, n_ode)?;
+    let mut by_steps =
+        Chart::new("Error of the final distribution vs steps (VP, exact score and p_T)")
+            .x_label("number of steps")
+            .y_label("W1 to the target")
+            .log_x()
+            .log_y();
+    let mut by_evals = Chart::new("Error vs score evaluations")
+        .x_label("score evaluations (per sample)")
+        .y_label("W1 to the target")
+        .log_x()
+        .log_y();
+    let mut table =
+        String::from("| sampler | steps used for the fit | observed order |\n|---|---|---|\n");
+    let mut numbers = vec![];
+    for (i, c) in curves.iter().enumerate() {
+        let is_ode = c.name.starts_with("probability");
+        let xs: Vec<f64> = c.points.iter().map(|p| p.0 as f64).collect();
+        let ev: Vec<f64> = c.points.iter().map(|p| p.1 as f64).collect();
+        let ys: Vec<f64> = c.points.iter().map(|p| p.2).collect();
+        if !c.name.contains("Dormand") {
+            by_steps = by_steps.line(c.name.clone(), xs.clone(), ys.clone());
+        }
+        by_evals = by_evals.line(c.name.clone(), ev, ys.clone());
+        // Fit on the points clearly above the floor (SDE: 3x the Monte Carlo floor;
+        // ODE: above 1e-10, where round-off in the bisection quantiles starts).
+        let lim = if is_ode { 1e-10 } else { 3.0 * floor };
+        let fit: Vec<(f64, f64)> = xs
+            .iter()
+            .zip(&ys)
+            .filter(|(_, &y)| y > lim)
+            .map(|(&x, &y)| (x, y))
+            .collect();
+        if c.name.contains("Dormand") {
+            continue;
+        }
+        let order = observed_order(&fit);
+        let used = fit
+            .iter()
+            .map(|p| format!("{}", p.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let o = order.map_or("n/a".to_string(), |o| format!("{o:.2}"));
+        table += &format!("| {} | {used} | {o} |\n", c.name);
+        numbers.push((
+            ["order_em", "order_ancestral", "order_pc", "order_rk4"][i.min(3)],
+            o,
+        ));
+    }
+    by_steps = by_steps.hline(format!("Monte Carlo floor of {n_sde} draws"), floor);
+    save(by_steps, dir, "convergence")?;
+    save(by_evals, dir, "convergence_evals")?;
+    write_text(&dir.join("convergence_orders.md"), &table)?;
+    let mut dp = String::from("| rtol = atol | accepted steps | score evaluations | W1 to the target |\n|---|---|---|---|\n");
+    let tols = ["1e-2", "1e-3", "1e-4", "1e-5", "1e-6", "1e-7"];
+    if let Some(c) = curves.last() {
+        for (tol, p) in tols.iter().zip(&c.points) {
+            dp += &format!("| {tol} | {} | {} | {:.2e} |\n", p.0, p.1, p.2);
+        }
+    }
+    write_text(&dir.join("dopri5_table.md"), &dp)?;
+    let named: Vec<(&str, String)> = numbers
+        .into_iter()
+        .chain([
+            ("conv_floor", format!("{floor:.4}")),
+            ("conv_n_sde", n_sde.to_string()),
+            ("conv_n_ode", n_ode.to_string()),
+        ])
+        .collect();
+    write_numbers(dir, &named)
+}
+
+/// The 2-D mixture of the likelihood table.
+pub fn likelihood_mixture() -> Result<GaussianMixture> {
+    GaussianMixture::new(
+        vec![0.5, 0.3, 0.2],
+        ndarray::array![[-1.0, 0.5], [1.0, -0.5], [0.5, 1.5]],
+        ndarray::array![[0.4, 0.6], [0.5, 0.3], [0.3, 0.3]],
+    )
+}
+
+fn write_likelihood(dir: &Path) -> Result<()> {
+    let p0 = likelihood_mixture()?;
+    let vp = Vp::song();
+    let score = ExactScore::new(&p0, &vp);
+    let (n, reps) = (200, 16);
+    let x = p0.sample(n, &mut seeded(42));
+    let truth = p0.log_pdf(x.view())?;
+    let method = OdeMethod::Dopri5 {
+        rtol: 1e-6,
+        atol: 1e-6,
+    };
+    let p_t = p0.diffused(&vp, 1.0)?;
+    let mut table = String::from(
+        "| divergence | prior | mean error | mean abs. error | max abs. error | per-point sd | RHS evaluations |\n|---|---|---|---|---|---|---|\n",
+    );
+    let stats = |lp: &Array1<f64>| {
+        let e = lp - &truth;
+        (
+            e.mean().unwrap_or(f64::NAN),
+            e.mapv(f64::abs).mean().unwrap_or(f64::NAN),
+            e.iter().fold(0.0f64, |m, v| m.max(v.abs())),
+        )
+    };
+    let exact = flow_log_likelihood(
+        &vp,
+        &score,
+        x.view(),
+        0.0,
+        &method,
+        DivergenceMethod::Exact,
+        &mut seeded(0),
+    )?;
+    let lp_exact = exact.log_p(&p_t.log_pdf(exact.x_end.view())?)?;
+    let lp_prior = exact.log_p_sde_prior(&vp)?;
+    for (name, lp) in [("exact p_T", &lp_exact), ("N(0, I)", &lp_prior)] {
+        let (m, a, mx) = stats(lp);
+        table += &format!(
+            "| exact (forward mode) | {name} | {m:+.1e} | {a:.1e} | {mx:.1e} | 0 | {} |\n",
+            exact.n_evals
+        );
+    }
+    let mut scatter = Chart::new("ODE log-likelihood vs exact log p_0 (2-D mixture, VP)")
+        .x_label("exact log p_0(x)")
+        .y_label("estimated log p_0(x)")
+        .points("exact divergence", truth.to_vec(), lp_exact.to_vec());
+    let mut numbers = vec![];
+    for probe in [Probe::Gaussian, Probe::Rademacher] {
+        // reps probes per point: rows i*reps .. (i+1)*reps repeat point i.
+        let xr = Array2::from_shape_fn((n * reps, 2), |(r, j)| x[[r / reps, j]]);
+        let h = flow_log_likelihood(
+            &vp,
+            &score,
+            xr.view(),
+            0.0,
+            &method,
+            DivergenceMethod::Hutchinson(probe),
+            &mut seeded(7),
+        )?;
+        let lp = h.log_p(&p_t.log_pdf(h.x_end.view())?)?;
+        let one: Array1<f64> = (0..n).map(|i| lp[i * reps]).collect();
+        let mean_sd = (0..n)
+            .map(|i| {
+                let v = lp.slice(ndarray::s![i * reps..(i + 1) * reps]);
+                v.var(1.0).sqrt()
+            })
+            .sum::<f64>()
+            / n as f64;
+        let (m, a, mx) = stats(&one);
+        table += &format!(
+            "| Hutchinson, one {} probe | exact p_T | {m:+.1e} | {a:.1e} | {mx:.1e} | {mean_sd:.1e} | {} |\n",
+            probe.name(),
+            h.n_evals
+        );
+        let key = match probe {
+            Probe::Gaussian => "lik_sd_gaussian",
+            Probe::Rademacher => "lik_sd_rademacher",
+        };
+        numbers.push((key, format!("{mean_sd:.3}")));
+        scatter = scatter.points(
+            format!("Hutchinson ({}), one probe", probe.name()),
+            truth.to_vec(),
+            one.to_vec(),
+        );
+    }
+    save(scatter, dir, "likelihood_scatter")?;
+    write_text(&dir.join("likelihood_table.md"), &table)?;
+    let (_, a, _) = stats(&lp_exact);
+    numbers.push(("lik_exact_mae", format!("{a:.1e}")));
+    numbers.push(("lik_n_points", n.to_string()));
+    numbers.push(("lik_reps", reps.to_string()));
+    write_numbers(dir, &numbers)
+}

@@ -1,0 +1,302 @@
+//! Predictors, the Langevin corrector, predictor-corrector sampling, annealed Langevin
+//! dynamics and the probability-flow ODE samplers, each driven by the exact score of the
+//! seed's mixture `0.8 N(-1, 0.4^2) + 0.2 N(1, 0.3^2)` and started from exact draws of `p_T`
+//! (so that only the discretisation error remains).
+//!
+//! Tolerances: for `n` exact draws the Kolmogorov-Smirnov distance exceeds `1.95 / sqrt(n)`
+//! with probability 0.001 (Kolmogorov's limit law), so with `n = 4000` the sampling part of the
+//! allowance is 0.031. The discretisation part is `1 / N` for `N` steps: in runs with
+//! n = 20 000 and 10 or 20 steps under VE, `KS × steps` stayed below 0.9 for all three
+//! predictors (ancestral the worst), and the bias is first order in the step (the book's
+//! convergence study), so `1 / N` covers it.
+use ndarray::{Array2, ArrayView2};
+use score_sde::metrics::ks_distance;
+use score_sde::mixture::GaussianMixture;
+use score_sde::rng::seeded;
+use score_sde::sampling::{
+    annealed_langevin, geometric_levels, langevin_step, pc_sample, probability_flow_sample,
+    reverse_euler_maruyama, AnnealedLangevinConfig, LangevinCorrector, OdeMethod, PcConfig,
+    Predictor, ReverseSdeConfig,
+};
+use score_sde::score::ExactScore;
+use score_sde::sde::{LinearSde, Ve, Vp};
+
+const N_SAMPLES: usize = 4000;
+const KS_NOISE: f64 = 1.95 / 63.245_553_203_367_59; // 1.95 / sqrt(4000)
+
+fn ks_of_pc(sde: &dyn LinearSde, cfg: &PcConfig, seed: u64) -> f64 {
+    let p0 = GaussianMixture::seed_ve();
+    let x = p0
+        .diffused(sde, sde.t_max())
+        .unwrap()
+        .sample(N_SAMPLES, &mut seeded(seed));
+    let run = pc_sample(
+        sde,
+        &ExactScore::new(&p0, sde),
+        x,
+        cfg,
+        &mut seeded(seed + 1),
+    )
+    .unwrap();
+    ks_distance(run.samples.column(0).as_slice().unwrap(), &p0).unwrap()
+}
+
+fn check_predictors(sde: &dyn LinearSde) {
+    let n_t = 251;
+    let tol = KS_NOISE + 1.0 / (n_t - 1) as f64;
+    for (i, p) in [
+        Predictor::EulerMaruyama,
+        Predictor::ReverseDiffusion,
+        Predictor::Ancestral,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ks = ks_of_pc(sde, &PcConfig::predictor_only(p, n_t), 10 + i as u64);
+        assert!(ks < tol, "{} {p:?}: KS {ks} >= {tol}", sde.name());
+    }
+}
+
+/// Euler-Maruyama, reverse diffusion and ancestral sampling with 250 steps reproduce the
+/// target under VE (sigma = sqrt(t)): KS < 0.031 + 1/250.
+#[test]
+fn predictors_reproduce_target_ve() {
+    check_predictors(&Ve::seed());
+}
+
+/// The same under VP (beta from 0.1 to 20).
+#[test]
+fn predictors_reproduce_target_vp() {
+    check_predictors(&Vp::song());
+}
+
+/// Predictor-corrector (each predictor followed by one Langevin corrector step at
+/// snr = 0.16, Song et al.'s value) reproduces the target under VE and VP, 250 steps.
+#[test]
+fn predictor_corrector_reproduces_target() {
+    let n_t = 251;
+    let tol = KS_NOISE + 1.0 / (n_t - 1) as f64;
+    let ve = Ve::seed();
+    let vp = Vp::song();
+    let sdes: [&dyn LinearSde; 2] = [&ve, &vp];
+    for (i, sde) in sdes.into_iter().enumerate() {
+        for (j, p) in [Predictor::ReverseDiffusion, Predictor::Ancestral]
+            .into_iter()
+            .enumerate()
+        {
+            let cfg = PcConfig {
+                corrector: Some(LangevinCorrector {
+                    snr: 0.16,
+                    n_steps: 1,
+                }),
+                ..PcConfig::predictor_only(p, n_t)
+            };
+            assert_eq!(cfg.score_evals(), 500);
+            let ks = ks_of_pc(sde, &cfg, 100 + 10 * i as u64 + j as u64);
+            assert!(ks < tol, "{} PC {p:?}: KS {ks} >= {tol}", sde.name());
+        }
+    }
+}
+
+/// The Euler-Maruyama predictor without corrector is the seed's sampler: from the same
+/// states and random stream it gives `reverse_euler_maruyama`'s result up to round-off
+/// (the two write the same update with a different association of the sums).
+#[test]
+fn euler_maruyama_predictor_matches_reverse_euler_maruyama() {
+    let p0 = GaussianMixture::seed_ve();
+    let vp = Vp::song();
+    let score = ExactScore::new(&p0, &vp);
+    let x = vp.sample_prior(64, 1, &mut seeded(5));
+    let a = pc_sample(
+        &vp,
+        &score,
+        x.clone(),
+        &PcConfig::predictor_only(Predictor::EulerMaruyama, 50),
+        &mut seeded(6),
+    )
+    .unwrap();
+    let cfg = ReverseSdeConfig {
+        n_time_points: 50,
+        ..Default::default()
+    };
+    let b = reverse_euler_maruyama(&vp, &score, x, &cfg, &mut seeded(6)).unwrap();
+    let err = (&a.samples - &b.samples)
+        .iter()
+        .fold(0.0f64, |m, e| m.max(e.abs()));
+    assert!(err < 1e-10, "max difference {err}");
+}
+
+/// The final denoising step is Tweedie's posterior mean `E[x_0 | x_t]`: it preserves the
+/// mean of the data (-0.6), and by the law of total variance its variance
+/// `Var(x_0) - E[Var(x_0 | x_t)]` is below `Var(x_0) = 0.786`. Stopping VE at t_min = 0.1
+/// and denoising, the sample mean is -0.6 within 5 standard errors (sd of the output < 0.9,
+/// n = 4000: 5 x 0.9 / 63 = 0.07), and the sample variance is below 0.786 - 0.02 (its own sd
+/// is about 0.016; `E[Var(x_0 | x_t)]` is about 0.06 here, so the margin is 2-3 sd).
+#[test]
+fn final_denoising_is_the_posterior_mean() {
+    let p0 = GaussianMixture::seed_ve();
+    let ve = Ve::seed();
+    let cfg = PcConfig {
+        t_min: 0.1,
+        denoise: true,
+        ..PcConfig::predictor_only(Predictor::ReverseDiffusion, 201)
+    };
+    let x = p0
+        .diffused(&ve, 1.0)
+        .unwrap()
+        .sample(N_SAMPLES, &mut seeded(7));
+    let run = pc_sample(&ve, &ExactScore::new(&p0, &ve), x, &cfg, &mut seeded(8)).unwrap();
+    let s = run.samples.column(0);
+    let mean = s.mean().unwrap();
+    let var = s.var(1.0);
+    assert!((mean + 0.6).abs() < 0.07, "mean {mean}");
+    let v0 = p0.variance()[0];
+    assert!(var < v0 - 0.02, "variance {var} vs Var(x_0) = {v0}");
+}
+
+/// The unadjusted Langevin algorithm on `N(m, s^2)` with step alpha has the stationary
+/// variance `s^2 / (1 - alpha / (4 s^2))` (the book's formula): with s = 1, alpha = 0.8 that
+/// is 1.25, not 1. 20 000 chains after 200 steps (contraction 0.6^200): the sample variance
+/// has sd 1.25 sqrt(2 / 20000) = 0.0125, and we accept 5 sd.
+#[test]
+fn langevin_has_the_biased_stationary_variance() {
+    let (m, s2, alpha) = (0.5, 1.0, 0.8);
+    let mut rng = seeded(11);
+    let mut x = Array2::from_elem((20_000, 1), m);
+    for _ in 0..200 {
+        let s = x.mapv(|v| -(v - m) / s2);
+        langevin_step(&mut x, s.view(), alpha, &mut rng).unwrap();
+    }
+    let v = x.column(0).var(1.0);
+    let expected = s2 / (1.0 - alpha / (4.0 * s2));
+    assert!(
+        (v - expected).abs() < 5.0 * 0.0125,
+        "variance {v} vs {expected}"
+    );
+    assert!((x.column(0).mean().unwrap() - m).abs() < 5.0 * (1.25f64 / 20_000.0).sqrt());
+}
+
+/// Annealed Langevin dynamics on seed 001's ladder (6 levels from 2 to 0.5), eps = 0.05,
+/// K = 100 steps per level, with the exact scores of p_sigma, from N(0, 2^2) reaches
+/// p_{sigma_L}: KS < 0.031 + 0.01. The extra 0.01 is the unadjusted chain's own bias: at the
+/// last level alpha = 0.05 inflates the variance of p_{0.5} (about 0.55) by alpha / (4 v), 2%.
+#[test]
+fn annealed_langevin_reaches_the_last_level() {
+    let p0 = GaussianMixture::seed_ve();
+    let sigmas = geometric_levels(2.0, 0.5, 6).unwrap();
+    assert!((sigmas[1] - 1.515_716_566_510_398).abs() < 1e-12);
+    let score = |s: f64, x: ArrayView2<f64>| p0.affine(1.0, s * s)?.score(x);
+    let cfg = AnnealedLangevinConfig {
+        sigmas,
+        eps: 0.05,
+        steps_per_level: 100,
+        denoise: false,
+        keep_paths: false,
+    };
+    let x = GaussianMixture::new_1d(&[1.0], &[0.0], &[2.0])
+        .unwrap()
+        .sample(N_SAMPLES, &mut seeded(12));
+    let run = annealed_langevin(&score, x, &cfg, &mut seeded(13)).unwrap();
+    assert_eq!(run.n_score_evals, 600);
+    let p_last = p0.affine(1.0, 0.25).unwrap();
+    let ks = ks_distance(run.samples.column(0).as_slice().unwrap(), &p_last).unwrap();
+    assert!(ks < KS_NOISE + 0.01, "KS {ks}");
+}
+
+/// The probability-flow ODE from exact draws of p_T, by RK4 (50 steps, 200 score
+/// evaluations) and Dormand-Prince (rtol = atol = 1e-5), reproduces the target under VE and
+/// VP: KS < 0.031 + 0.01 (the flow's own error at these settings is below 0.005 in the
+/// book's convergence study).
+#[test]
+fn probability_flow_reproduces_target() {
+    let p0 = GaussianMixture::seed_ve();
+    let ve = Ve::seed();
+    let vp = Vp::song();
+    let sdes: [&dyn LinearSde; 2] = [&ve, &vp];
+    for (i, sde) in sdes.into_iter().enumerate() {
+        let score = ExactScore::new(&p0, sde);
+        for method in [
+            OdeMethod::Rk4 { n_steps: 50 },
+            OdeMethod::Dopri5 {
+                rtol: 1e-5,
+                atol: 1e-5,
+            },
+        ] {
+            let x = p0
+                .diffused(sde, sde.t_max())
+                .unwrap()
+                .sample(N_SAMPLES, &mut seeded(20 + i as u64));
+            let sol = probability_flow_sample(sde, &score, x, 0.0, &method).unwrap();
+            let ks = ks_distance(sol.y.column(0).as_slice().unwrap(), &p0).unwrap();
+            assert!(ks < KS_NOISE + 0.01, "{} {method:?}: KS {ks}", sde.name());
+        }
+    }
+}
+
+/// Bad settings are reported as errors.
+#[test]
+fn samplers_reject_bad_input() {
+    let p0 = GaussianMixture::seed_ve();
+    let ve = Ve::seed();
+    let score = ExactScore::new(&p0, &ve);
+    let x = Array2::zeros((4, 1));
+    let mut rng = seeded(1);
+    let base = PcConfig::predictor_only(Predictor::Ancestral, 10);
+    let bad = [
+        PcConfig {
+            n_time_points: 1,
+            ..base.clone()
+        },
+        PcConfig {
+            t_min: 1.0,
+            ..base.clone()
+        },
+        PcConfig {
+            corrector: Some(LangevinCorrector {
+                snr: -1.0,
+                n_steps: 1,
+            }),
+            ..base.clone()
+        },
+    ];
+    for cfg in &bad {
+        assert!(pc_sample(&ve, &score, x.clone(), cfg, &mut rng).is_err());
+    }
+    assert!(pc_sample(
+        &ve,
+        &score,
+        Array2::from_elem((2, 1), f64::NAN),
+        &base,
+        &mut rng
+    )
+    .is_err());
+    let wrong = |_t: f64, x: ArrayView2<f64>| Ok(Array2::zeros((x.nrows(), 2)));
+    assert!(pc_sample(&ve, &wrong, x.clone(), &base, &mut rng).is_err());
+    assert!(geometric_levels(0.5, 2.0, 6).is_err());
+    assert!(geometric_levels(2.0, 0.5, 1).is_err());
+    let al = |cfg: AnnealedLangevinConfig, rng: &mut score_sde::rng::SeededRng| {
+        annealed_langevin(&score, x.clone(), &cfg, rng)
+    };
+    let cfg = AnnealedLangevinConfig {
+        sigmas: vec![0.5, 1.0],
+        eps: 0.1,
+        steps_per_level: 2,
+        denoise: false,
+        keep_paths: false,
+    };
+    assert!(al(cfg.clone(), &mut rng).is_err());
+    assert!(al(
+        AnnealedLangevinConfig {
+            sigmas: vec![1.0, 0.5],
+            eps: 0.0,
+            ..cfg
+        },
+        &mut rng
+    )
+    .is_err());
+    assert!(langevin_step(&mut x.clone(), x.view(), -1.0, &mut rng).is_err());
+    assert!(
+        probability_flow_sample(&ve, &score, x.clone(), -0.1, &OdeMethod::Rk4 { n_steps: 4 })
+            .is_err()
+    );
+}
