@@ -1,9 +1,6 @@
-//! The notebook helpers (`score_sde::notebook`): exact forward paths, per-sample regrouping,
-//! and the DDPM noise predictor with its simplified loss.
+//! The notebook helpers (`score_sde::notebook`): exact forward paths, per-sample regrouping.
 use ndarray::Array2;
-use score_sde::ddpm::{simple_loss, EpsModel, VarianceSchedule};
-use score_sde::nn::{Activation, Mlp};
-use score_sde::notebook::{eps_input, eps_loss_and_grad, forward_paths, per_sample, EpsNet};
+use score_sde::notebook::{forward_paths, per_sample};
 use score_sde::rng::seeded;
 use score_sde::sde::{LinearSde, Ve, Vp};
 
@@ -94,58 +91,4 @@ fn per_sample_regroups_states_by_sample() {
     let ragged = vec![Array2::zeros((2, 1)), Array2::zeros((3, 1))];
     assert!(per_sample(&ragged, 0).is_err());
     assert!(per_sample(&[], 0).unwrap().is_empty());
-}
-
-#[test]
-fn eps_net_predicts_rowwise_and_checks_shapes() {
-    let net = Mlp::new(&[3, 8, 2], Activation::Relu, &mut seeded(1)).unwrap();
-    let model = EpsNet { net };
-    let x = Array2::from_shape_fn((4, 2), |(i, j)| i as f64 - 0.3 * j as f64);
-    let ks = [1, 7, 7, 3];
-    let all = model.eps_rows(x.view(), &ks).unwrap();
-    for (i, &k) in ks.iter().enumerate() {
-        let one = model.eps(x.slice(ndarray::s![i..i + 1, ..]), k).unwrap();
-        assert_eq!(one.row(0), all.row(i), "row {i}: one pass == per-row");
-    }
-    let input = eps_input(x.view(), &ks).unwrap();
-    assert_eq!(input.column(2).to_vec(), vec![1.0, 7.0, 7.0, 3.0], "raw k");
-    assert!(eps_input(x.view(), &[1, 2]).is_err());
-    assert!(model.eps_rows(x.view(), &[1, 2]).is_err());
-}
-
-/// With the same seed, `eps_loss_and_grad` draws the same `(k, eps)` as `simple_loss`, so
-/// its value is `simple_loss / d` up to rounding (relative 1e-12). The gradient matches
-/// central finite differences of the loss (same draws via the same seed) to 1e-5 relative:
-/// the loss is piecewise quadratic in a weight, step h = 1e-5 gives an O(h^2) error.
-#[test]
-fn eps_loss_matches_simple_loss_and_its_gradient_finite_differences() {
-    let schedule = VarianceSchedule::linear(0.02, 0.4, 40).unwrap();
-    let net = Mlp::new(&[3, 16, 2], Activation::Tanh, &mut seeded(2)).unwrap();
-    let x0 = Array2::from_shape_fn((64, 2), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 3.0 - 1.5);
-    let (loss, grads) = eps_loss_and_grad(&net, &schedule, x0.view(), &mut seeded(9)).unwrap();
-    let model = EpsNet { net: net.clone() };
-    let simple = simple_loss(&schedule, &model, x0.view(), &mut seeded(9)).unwrap();
-    assert!(
-        (loss - simple / 2.0).abs() < 1e-12 * simple,
-        "{loss} vs {simple}/2"
-    );
-
-    let h = 1e-5;
-    for (p, idx) in [(0usize, [1usize, 3usize]), (1, [0, 5]), (2, [7, 1])] {
-        let shifted = |delta: f64| {
-            let mut n2 = net.clone();
-            n2.parameters_mut()[p][idx] += delta;
-            eps_loss_and_grad(&n2, &schedule, x0.view(), &mut seeded(9))
-                .unwrap()
-                .0
-        };
-        let fd = (shifted(h) - shifted(-h)) / (2.0 * h);
-        let g = grads[p][idx];
-        assert!(
-            (fd - g).abs() <= 1e-5 * g.abs().max(1e-3),
-            "param {p} {idx:?}: fd {fd} vs grad {g}"
-        );
-    }
-    let empty = Array2::<f64>::zeros((0, 2));
-    assert!(eps_loss_and_grad(&net, &schedule, empty.view(), &mut seeded(9)).is_err());
 }
