@@ -13,6 +13,7 @@ pub mod loss;
 pub mod metrics;
 pub mod mixture;
 pub mod nn;
+pub mod notebook;
 pub mod ode;
 pub mod plot;
 pub mod progress;
