@@ -7,8 +7,9 @@
 use super::bound::{sample_eps_targets, EpsTargets};
 use super::{EpsModel, VarianceSchedule};
 use crate::error::all_finite;
+use crate::fast::ResidualLoss;
 use crate::nn::{Activation, Mlp};
-use crate::train::{train, TrainOptions, Training};
+use crate::train::{train, train_fused, TrainOptions, Training};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
@@ -166,6 +167,10 @@ pub fn simple_loss_and_grad(
 /// Trains `model` on the data `x0` (all rows every step, as the seed does): at each Adam
 /// step, fresh `k ~ U{1..K}` and `eps ~ N(0, I)` per row, `x_k` in closed form
 /// (Ho et al. eq. 4), then one step on [`simple_loss_and_grad`].
+///
+/// ReLU networks train on the fused, allocation-free trainer ([`train_fused`]) with the same
+/// random numbers: the losses, snapshots and weights are those of the tape path up to the
+/// order of floating-point sums. Other activations use the tape ([`train`]).
 pub fn train_eps_net(
     schedule: &VarianceSchedule,
     model: &EpsNet,
@@ -191,9 +196,38 @@ pub fn train_eps_net(
         ));
     }
     let (feature, k_max) = (model.feature, model.num_steps);
-    train(model.net.clone(), opts, rng, |net, rng| {
+    if model.net.activation != Activation::Relu {
+        return train(model.net.clone(), opts, rng, |net, rng| {
+            let targets = sample_eps_targets(schedule, x0, rng)?;
+            simple_loss_and_grad(net, feature, k_max, &targets)
+        });
+    }
+    // The same loss on the fused trainer: `alpha = 1`, `beta = -eps`, `w = 1`, `c = 1/(n d)`,
+    // on the same targets drawn in the same order.
+    let (n, d) = x0.dim();
+    let mut input = vec![0.0; n * (d + 1)];
+    let mut beta = vec![0.0; n * d];
+    let ones = vec![1.0; n];
+    let scale = 1.0 / (n * d) as f64;
+    train_fused(model.net.clone(), opts, rng, n, |trainer, rng| {
         let targets = sample_eps_targets(schedule, x0, rng)?;
-        simple_loss_and_grad(net, feature, k_max, &targets)
+        for (i, (x, &k)) in targets.x_k.rows().into_iter().zip(&targets.k).enumerate() {
+            let row = &mut input[i * (d + 1)..(i + 1) * (d + 1)];
+            for (r, &v) in row.iter_mut().zip(x) {
+                *r = v;
+            }
+            row[d] = feature.value(k, k_max);
+        }
+        for (b, &e) in beta.iter_mut().zip(&targets.eps) {
+            *b = -e;
+        }
+        let loss = ResidualLoss {
+            alpha: &ones,
+            beta: &beta,
+            weight: &ones,
+            scale,
+        };
+        trainer.loss_and_grad(&input, &loss)
     })
 }
 // ANCHOR_END: train_eps
