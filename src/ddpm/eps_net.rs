@@ -12,7 +12,8 @@ use crate::nn::{Activation, Mlp};
 use crate::train::{train, train_fused, TrainOptions, Training};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
-use rand::Rng;
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 /// How the step `k` enters the network.
@@ -203,23 +204,34 @@ pub fn train_eps_net(
         });
     }
     // The same loss on the fused trainer: `alpha = 1`, `beta = -eps`, `w = 1`, `c = 1/(n d)`,
-    // on the same targets drawn in the same order.
+    // on the targets of `sample_eps_targets` (same random numbers in the same order: all
+    // `k`, then `eps` row by row; same `x_k` arithmetic) drawn into preallocated buffers.
+    all_finite(x0.iter(), "sample_eps_targets: x_0")?;
     let (n, d) = x0.dim();
+    let coef = (1..=k_max)
+        .map(|k| {
+            let ab = schedule.alpha_bar(k)?;
+            Ok((ab.sqrt(), schedule.one_minus_alpha_bar(k)?.sqrt()))
+        })
+        .collect::<Result<Vec<(f64, f64)>>>()?;
+    let mut ks = vec![0usize; n];
     let mut input = vec![0.0; n * (d + 1)];
     let mut beta = vec![0.0; n * d];
     let ones = vec![1.0; n];
     let scale = 1.0 / (n * d) as f64;
     train_fused(model.net.clone(), opts, rng, n, |trainer, rng| {
-        let targets = sample_eps_targets(schedule, x0, rng)?;
-        for (i, (x, &k)) in targets.x_k.rows().into_iter().zip(&targets.k).enumerate() {
-            let row = &mut input[i * (d + 1)..(i + 1) * (d + 1)];
-            for (r, &v) in row.iter_mut().zip(x) {
-                *r = v;
-            }
-            row[d] = feature.value(k, k_max);
+        for k in &mut ks {
+            *k = rng.random_range(1..=k_max);
         }
-        for (b, &e) in beta.iter_mut().zip(&targets.eps) {
-            *b = -e;
+        for (i, x) in x0.rows().into_iter().enumerate() {
+            let (sab, somab) = coef[ks[i] - 1];
+            let row = &mut input[i * (d + 1)..(i + 1) * (d + 1)];
+            for j in 0..d {
+                let eps: f64 = rng.sample(StandardNormal);
+                row[j] = x[j] * sab + eps * somab;
+                beta[i * d + j] = -eps;
+            }
+            row[d] = feature.value(ks[i], k_max);
         }
         let loss = ResidualLoss {
             alpha: &ones,
