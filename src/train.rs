@@ -133,13 +133,34 @@ pub fn train_dsm(
             dsm_loss_and_grad(net, sde, weighting, &batch)
         });
     }
+    let mut bufs = DsmBuffers::<f64>::new(n, d);
+    train_fused(net, opts, rng, n, |trainer, rng| {
+        bufs.draw(sde, data, t_eps, weighting, rng)?;
+        trainer.loss_and_grad(bufs.input(), &bufs.loss())
+    })
+}
+
+/// The loop of [`train`] on the fused trainer ([`FusedTrainer`], one thread, batches of
+/// `batch` rows) for a ReLU `net`: at every step `loss_and_grad` draws a batch from `rng` and
+/// returns `trainer.loss_and_grad(..)` on it; then one Adam update, the EMA, snapshots and
+/// progress exactly as in [`train`]. Errors on a non-ReLU network, `batch == 0`, invalid
+/// options, or a non-finite loss (with the step number).
+pub fn train_fused<L>(
+    net: Mlp,
+    opts: &TrainOptions,
+    rng: &mut dyn Rng,
+    batch: usize,
+    mut loss_and_grad: L,
+) -> Result<Training>
+where
+    L: FnMut(&mut FusedTrainer<f64>, &mut dyn Rng) -> Result<f64>,
+{
     let adam = Adam::new(opts.lr)?;
     let mut ema = opts.ema_decay.map(|d| Ema::new(&net, d)).transpose()?;
     if opts.snapshot_every == Some(0) {
         return Err(Error::param("snapshot_every", "must be >= 1"));
     }
-    let mut trainer = FusedTrainer::<f64>::new(&net, &adam, n, 1)?;
-    let mut bufs = DsmBuffers::<f64>::new(n, d);
+    let mut trainer = FusedTrainer::<f64>::new(&net, &adam, batch, 1)?;
     let mut current = net;
     let mut losses = Vec::with_capacity(opts.steps);
     let mut snapshots = Vec::new();
@@ -150,8 +171,7 @@ pub fn train_dsm(
                 snapshots.push((step, current.clone()));
             }
         }
-        bufs.draw(sde, data, t_eps, weighting, rng)?;
-        let loss = trainer.loss_and_grad(bufs.input(), &bufs.loss())?;
+        let loss = loss_and_grad(&mut trainer, rng)?;
         if !loss.is_finite() {
             return Err(Error::NonFinite {
                 what: format!("training loss at step {step}"),

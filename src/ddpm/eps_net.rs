@@ -7,11 +7,13 @@
 use super::bound::{sample_eps_targets, EpsTargets};
 use super::{EpsModel, VarianceSchedule};
 use crate::error::all_finite;
+use crate::fast::ResidualLoss;
 use crate::nn::{Activation, Mlp};
-use crate::train::{train, TrainOptions, Training};
+use crate::train::{train, train_fused, TrainOptions, Training};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
-use rand::Rng;
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 /// How the step `k` enters the network.
@@ -166,6 +168,10 @@ pub fn simple_loss_and_grad(
 /// Trains `model` on the data `x0` (all rows every step, as the seed does): at each Adam
 /// step, fresh `k ~ U{1..K}` and `eps ~ N(0, I)` per row, `x_k` in closed form
 /// (Ho et al. eq. 4), then one step on [`simple_loss_and_grad`].
+///
+/// ReLU networks train on the fused, allocation-free trainer ([`train_fused`]) with the same
+/// random numbers: the losses, snapshots and weights are those of the tape path up to the
+/// order of floating-point sums. Other activations use the tape ([`train`]).
 pub fn train_eps_net(
     schedule: &VarianceSchedule,
     model: &EpsNet,
@@ -191,9 +197,49 @@ pub fn train_eps_net(
         ));
     }
     let (feature, k_max) = (model.feature, model.num_steps);
-    train(model.net.clone(), opts, rng, |net, rng| {
-        let targets = sample_eps_targets(schedule, x0, rng)?;
-        simple_loss_and_grad(net, feature, k_max, &targets)
+    if model.net.activation != Activation::Relu {
+        return train(model.net.clone(), opts, rng, |net, rng| {
+            let targets = sample_eps_targets(schedule, x0, rng)?;
+            simple_loss_and_grad(net, feature, k_max, &targets)
+        });
+    }
+    // The same loss on the fused trainer: `alpha = 1`, `beta = -eps`, `w = 1`, `c = 1/(n d)`,
+    // on the targets of `sample_eps_targets` (same random numbers in the same order: all
+    // `k`, then `eps` row by row; same `x_k` arithmetic) drawn into preallocated buffers.
+    all_finite(x0.iter(), "sample_eps_targets: x_0")?;
+    let (n, d) = x0.dim();
+    let coef = (1..=k_max)
+        .map(|k| {
+            let ab = schedule.alpha_bar(k)?;
+            Ok((ab.sqrt(), schedule.one_minus_alpha_bar(k)?.sqrt()))
+        })
+        .collect::<Result<Vec<(f64, f64)>>>()?;
+    let mut ks = vec![0usize; n];
+    let mut input = vec![0.0; n * (d + 1)];
+    let mut beta = vec![0.0; n * d];
+    let ones = vec![1.0; n];
+    let scale = 1.0 / (n * d) as f64;
+    train_fused(model.net.clone(), opts, rng, n, |trainer, rng| {
+        for k in &mut ks {
+            *k = rng.random_range(1..=k_max);
+        }
+        for (i, x) in x0.rows().into_iter().enumerate() {
+            let (sab, somab) = coef[ks[i] - 1];
+            let row = &mut input[i * (d + 1)..(i + 1) * (d + 1)];
+            for j in 0..d {
+                let eps: f64 = rng.sample(StandardNormal);
+                row[j] = x[j] * sab + eps * somab;
+                beta[i * d + j] = -eps;
+            }
+            row[d] = feature.value(ks[i], k_max);
+        }
+        let loss = ResidualLoss {
+            alpha: &ones,
+            beta: &beta,
+            weight: &ones,
+            scale,
+        };
+        trainer.loss_and_grad(&input, &loss)
     })
 }
 // ANCHOR_END: train_eps
