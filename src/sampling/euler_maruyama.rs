@@ -10,7 +10,6 @@ use rand_distr::StandardNormal;
 
 use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
-use crate::quadrature::linspace;
 use crate::score::ScoreFn;
 use crate::sde::LinearSde;
 
@@ -57,22 +56,9 @@ pub fn reverse_euler_maruyama(
     config: &ReverseSdeConfig,
     rng: &mut dyn Rng,
 ) -> Result<Trajectory> {
-    let n_t = config.n_time_points;
-    if n_t < 2 {
-        return Err(Error::param(
-            "n_time_points",
-            format!("must be >= 2, got {n_t}"),
-        ));
-    }
-    let t_max = sde.t_max();
-    if !(config.t_min.is_finite() && config.t_min >= 0.0 && config.t_min < t_max) {
-        return Err(Error::param(
-            "t_min",
-            format!("must lie in [0, T = {t_max}), got {}", config.t_min),
-        ));
-    }
+    let times = super::time_grid(sde, config.n_time_points, config.t_min)?;
+    let n_t = times.len();
     crate::error::all_finite(x_t_max.iter(), "initial states")?;
-    let times = linspace(config.t_min, t_max, n_t);
     let mut x = x_t_max;
     let mut paths = config.keep_paths.then(|| vec![x.clone()]);
     // ANCHOR: reverse_em_loop

@@ -16,3 +16,26 @@ pub use langevin::langevin_step;
 pub use pc::{pc_sample, PcConfig};
 pub use predictor::{transition, Predictor};
 pub use probability_flow::{flow_velocity, probability_flow_sample, OdeMethod};
+
+/// The uniform grid `t_min = t_0 < ... < t_{N-1} = T` of the reverse-time samplers, with
+/// `N = n_time_points >= 2` and `t_min` in `[0, T)`; a typed error otherwise.
+pub(crate) fn time_grid(
+    sde: &dyn crate::sde::LinearSde,
+    n_time_points: usize,
+    t_min: f64,
+) -> crate::Result<Vec<f64>> {
+    if n_time_points < 2 {
+        return Err(crate::Error::param(
+            "n_time_points",
+            format!("must be >= 2, got {n_time_points}"),
+        ));
+    }
+    let t_max = sde.t_max();
+    if !(t_min.is_finite() && t_min >= 0.0 && t_min < t_max) {
+        return Err(crate::Error::param(
+            "t_min",
+            format!("must lie in [0, T = {t_max}), got {t_min}"),
+        ));
+    }
+    Ok(crate::quadrature::linspace(t_min, t_max, n_time_points))
+}

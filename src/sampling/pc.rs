@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::corrector::LangevinCorrector;
 use super::predictor::{transition, Predictor};
 use super::Trajectory;
-use crate::error::{Error, Result};
-use crate::quadrature::linspace;
+use crate::error::Result;
 use crate::score::ScoreFn;
 use crate::sde::LinearSde;
 
@@ -62,25 +61,12 @@ pub fn pc_sample(
     config: &PcConfig,
     rng: &mut dyn Rng,
 ) -> Result<Trajectory> {
-    let n_t = config.n_time_points;
-    if n_t < 2 {
-        return Err(Error::param(
-            "n_time_points",
-            format!("must be >= 2, got {n_t}"),
-        ));
-    }
-    let t_max = sde.t_max();
-    if !(config.t_min.is_finite() && config.t_min >= 0.0 && config.t_min < t_max) {
-        return Err(Error::param(
-            "t_min",
-            format!("must lie in [0, T = {t_max}), got {}", config.t_min),
-        ));
-    }
+    let times = super::time_grid(sde, config.n_time_points, config.t_min)?;
+    let n_t = times.len();
     if let Some(c) = &config.corrector {
         c.validate()?;
     }
     crate::error::all_finite(x_t_max.iter(), "initial states")?;
-    let times = linspace(config.t_min, t_max, n_t);
     let mut x = x_t_max;
     let mut paths = config.keep_paths.then(|| vec![x.clone()]);
     for k in (1..n_t).rev() {
