@@ -94,7 +94,19 @@ enum WeightingArg {
     Unit,
 }
 
+/// Rust ignores SIGPIPE, so `println!` into a closed pipe (`score-sde bench | head`) panics.
+/// Restore the default action: the process ends quietly, like any Unix filter.
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread is spawned; only resets a signal
+    // disposition to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
