@@ -38,6 +38,15 @@ impl Weighting {
             Weighting::Unit => 1.0,
         }
     }
+
+    /// The factor in front of `Σ_n λ/zeta^2 |zeta s + z|^2` for `n` points in `d` dimensions:
+    /// the seed's mean over points and coordinates, otherwise `1/(2n)` (eq. 7's `1/2`).
+    pub fn normaliser(self, n: usize, d: usize) -> f64 {
+        match self {
+            Weighting::Seed => 1.0 / (n * d) as f64,
+            _ => 0.5 / n as f64,
+        }
+    }
 }
 
 /// One draw of the training targets for a data batch `x0 [n, d]`.
@@ -104,10 +113,7 @@ pub fn dsm_loss_and_grad(
             .collect(),
     )
     .expect("n rows");
-    let c = match weighting {
-        Weighting::Seed => 1.0 / (n * d) as f64,
-        _ => 0.5 / n as f64,
-    };
+    let c = weighting.normaliser(n, d);
     net.loss_and_grad(batch.input.view(), |tape, s| {
         let zeta = tape.constant(batch.zeta.clone());
         let z = tape.constant(batch.noise.clone());

@@ -186,10 +186,7 @@ pub fn exact_score_loss(
         return Err(crate::error::Error::param("batches", "need at least 2"));
     }
     let (n, d) = data.dim();
-    let c = match config.weighting {
-        Weighting::Seed => 1.0 / (n * d) as f64,
-        _ => 0.5 / n as f64,
-    };
+    let c = config.weighting.normaliser(n, d);
     let mut values = Vec::with_capacity(batches);
     for _ in 0..batches {
         let batch = dsm_batch(sde, data, config.t_eps, rng)?;

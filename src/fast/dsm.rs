@@ -75,10 +75,7 @@ impl<F: Float> DsmBuffers<F> {
         for z in &mut self.noise {
             *z = rng.sample::<f64, _>(StandardNormal);
         }
-        self.scale = F::from_f64(match weighting {
-            Weighting::Seed => 1.0 / (n * d) as f64,
-            _ => 0.5 / n as f64,
-        });
+        self.scale = F::from_f64(weighting.normaliser(n, d));
         for (i, x) in x0.rows().into_iter().enumerate() {
             let t = self.t[i];
             let (m, s) = (sde.mean_factor(t), sde.kernel_std(t));

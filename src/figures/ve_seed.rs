@@ -71,13 +71,12 @@ fn fit_chart_vs(
     data: &[f64],
 ) -> Result<Chart> {
     let grid = x_grid();
-    let target = reference;
-    let exact = target.score(column(&grid).view())?.column(0).to_vec();
+    let exact = reference.score(column(&grid).view())?.column(0).to_vec();
     let fit = NetScore { net }
         .score(t, column(&grid).view())?
         .column(0)
         .to_vec();
-    let dscore = target.score(column(data).view())?.column(0).to_vec();
+    let dscore = reference.score(column(data).view())?.column(0).to_vec();
     Ok(Chart::new(title)
         .x_label("x")
         .y_label("score")
