@@ -7,12 +7,12 @@
 # second of CPU actually received, which other work on the machine disturbs much less.
 #
 # Env: ROUNDS (3), PEERS_SRC (the peers folder: ../shared/peers or /work/shared/peers),
-#      JAX_MODE (scan), VENV (.venv: created with jax, optax, numpy when missing).
+#      JAX_MODE (scan), VENV (.venv-bench, kept apart from the notebooks' .venv: created with jax, optax, numpy when missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS="${ROUNDS:-3}"
 JAX_MODE="${JAX_MODE:-scan}"
-VENV="${VENV:-.venv}"
+VENV="${VENV:-.venv-bench}"
 if [ -z "${PEERS_SRC:-}" ]; then
   for d in ../shared/peers /work/shared/peers; do
     [ -f "$d/bench_jax.py" ] && { PEERS_SRC="$d"; break; }
