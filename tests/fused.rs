@@ -150,25 +150,32 @@ fn tape_free_forward_matches_mlp_forward() {
 
 #[test]
 fn odd_widths_match_the_tape() {
-    // Widths that are not multiples of the tiles (6 rows x 8 columns) and d = 2.
+    // Widths that are not multiples of the tiles (6 rows x 8 columns) and d = 2; 37 rows (one
+    // chunk of the trainer) and 150 (two full chunks of 64 and a partial one per thread).
     let sde = Ve::seed();
     let mut rng = seeded(5);
-    let data = score_sde::ddpm::standard_normal(&mut rng, 37, 2);
-    let net = Mlp::new(&[3, 13, 9, 2], Activation::Relu, &mut rng).unwrap();
-    for w in [
-        score_sde::loss::Weighting::Seed,
-        score_sde::loss::Weighting::Likelihood,
+    for (n, w) in [
+        (37, score_sde::loss::Weighting::Seed),
+        (37, score_sde::loss::Weighting::Likelihood),
+        (150, score_sde::loss::Weighting::Seed),
     ] {
+        let data = score_sde::ddpm::standard_normal(&mut rng, n, 2);
+        let net = Mlp::new(&[3, 13, 9, 2], Activation::Relu, &mut rng).unwrap();
         let (mut r1, mut r2) = (rng.clone(), rng.clone());
         let batch = dsm_batch(&sde, data.view(), 0.01, &mut r1).unwrap();
         let (lt, gt) = dsm_loss_and_grad(&net, &sde, w, &batch).unwrap();
-        let mut bufs = DsmBuffers::<f64>::new(37, 2);
+        let mut bufs = DsmBuffers::<f64>::new(n, 2);
         bufs.draw(&sde, data.view(), 0.01, w, &mut r2).unwrap();
         let adam = Adam::new(0.01).unwrap();
-        let mut tr = FusedTrainer::<f64>::new(&net, &adam, 37, 2).unwrap();
-        let lf = tr.loss_and_grad(bufs.input(), &bufs.loss()).unwrap();
-        assert!(((lf - lt) / lt).abs() < 1e-12);
-        assert!(max_grad_rel(tr.grad(), &gt) < 1e-12);
+        for threads in [1, 2] {
+            let mut tr = FusedTrainer::<f64>::new(&net, &adam, n, threads).unwrap();
+            let lf = tr.loss_and_grad(bufs.input(), &bufs.loss()).unwrap();
+            assert!(((lf - lt) / lt).abs() < 1e-12, "n {n}, {threads} threads");
+            assert!(
+                max_grad_rel(tr.grad(), &gt) < 1e-12,
+                "n {n}, {threads} threads"
+            );
+        }
     }
 }
 

@@ -30,6 +30,21 @@ pub(crate) struct Lhs<'a, F> {
     pub ps: usize,
 }
 
+impl<'a, F: 'static> Lhs<'a, F> {
+    /// The same operand as a `G`, which must be the type `F` is.
+    ///
+    /// # Safety
+    /// `F` and `G` are the same type.
+    pub(crate) unsafe fn cast<G>(self) -> Lhs<'a, G> {
+        Lhs {
+            // SAFETY: same type, so same layout and validity.
+            data: unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast(), self.data.len()) },
+            rs: self.rs,
+            ps: self.ps,
+        }
+    }
+}
+
 /// Right operand, row-major: element `(p, j)` is `data[p * ld + j]`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rhs<'a, F> {
@@ -37,83 +52,99 @@ pub(crate) struct Rhs<'a, F> {
     pub ld: usize,
 }
 
-/// What happens to a finished row segment `v = C[i, j0 .. j0 + v.len()]`.
-pub(crate) trait Epilogue<F> {
-    fn row(&mut self, i: usize, j0: usize, v: &[F]);
-}
-
-/// `out[i, j] = v`.
-pub(crate) struct Store<'a, F> {
-    pub out: &'a mut [F],
-    pub ld: usize,
-}
-
-impl<F: Float> Epilogue<F> for Store<'_, F> {
-    #[inline(always)]
-    fn row(&mut self, i: usize, j0: usize, v: &[F]) {
-        let dst = &mut self.out[i * self.ld + j0..][..v.len()];
-        dst.copy_from_slice(v);
-    }
-}
-
-/// `out[i, j] += v`.
-pub(crate) struct Accumulate<'a, F> {
-    pub out: &'a mut [F],
-    pub ld: usize,
-}
-
-impl<F: Float> Epilogue<F> for Accumulate<'_, F> {
-    #[inline(always)]
-    fn row(&mut self, i: usize, j0: usize, v: &[F]) {
-        let dst = &mut self.out[i * self.ld + j0..][..v.len()];
-        for (d, &x) in dst.iter_mut().zip(v) {
-            *d += x;
+impl<'a, F: 'static> Rhs<'a, F> {
+    /// The same operand as a `G`, which must be the type `F` is.
+    ///
+    /// # Safety
+    /// `F` and `G` are the same type.
+    pub(crate) unsafe fn cast<G>(self) -> Rhs<'a, G> {
+        Rhs {
+            // SAFETY: same type, so same layout and validity.
+            data: unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast(), self.data.len()) },
+            ld: self.ld,
         }
     }
 }
 
-/// `out[i, j] = φ(v + bias[j])` with `φ` = ReLU when `relu`, else the identity
-/// (a dense layer, `y = x W + b`, then its activation).
-pub(crate) struct BiasAct<'a, F> {
-    pub out: &'a mut [F],
-    pub ld: usize,
-    pub bias: &'a [F],
-    pub relu: bool,
+/// What happens to each finished output `v = C[i, j]`: the elementwise work after a product.
+pub(crate) enum Epilogue<'a, F> {
+    /// `out[i, j] = v`.
+    Store { out: &'a mut [F], ld: usize },
+    /// `out[i, j] += v`.
+    Accumulate { out: &'a mut [F], ld: usize },
+    /// `out[i, j] = φ(v + bias[j])` with `φ` = ReLU when `relu`, else the identity (a dense
+    /// layer, `y = x W + b`, then its activation).
+    BiasAct {
+        out: &'a mut [F],
+        ld: usize,
+        bias: &'a [F],
+        relu: bool,
+    },
+    /// `out[i, j] = v · 1[h[i, j] > 0]`: the gradient through a ReLU whose output was `h`
+    /// (`relu(z) > 0` exactly when `z > 0`); `h` has the layout of `out`.
+    ReluMask {
+        out: &'a mut [F],
+        ld: usize,
+        h: &'a [F],
+    },
 }
 
-impl<F: Float> Epilogue<F> for BiasAct<'_, F> {
-    #[inline(always)]
-    fn row(&mut self, i: usize, j0: usize, v: &[F]) {
-        let dst = &mut self.out[i * self.ld + j0..][..v.len()];
-        let b = &self.bias[j0..][..v.len()];
-        if self.relu {
-            for ((d, &x), &b) in dst.iter_mut().zip(v).zip(b) {
-                let z = x + b;
-                *d = if z > F::ZERO { z } else { F::ZERO };
-            }
-        } else {
-            for ((d, &x), &b) in dst.iter_mut().zip(v).zip(b) {
-                *d = x + b;
-            }
-        }
+impl<'a, F: Float> Epilogue<'a, F> {
+    /// The same epilogue over a `G`, which must be the type `F` is.
+    ///
+    /// # Safety
+    /// `F` and `G` are the same type.
+    pub(crate) unsafe fn cast<G>(&mut self) -> &mut Epilogue<'a, G> {
+        // SAFETY: same type, so same layout.
+        unsafe { &mut *(self as *mut Self).cast() }
     }
-}
 
-/// `out[i, j] = v · 1[h[i, j] > 0]`: the gradient through a ReLU whose output was `h`
-/// (`relu(z) > 0` exactly when `z > 0`).
-pub(crate) struct ReluMask<'a, F> {
-    pub out: &'a mut [F],
-    pub ld: usize,
-    pub h: &'a [F],
-}
+    /// Panics unless every index an `m × n` product writes or reads is in bounds (an internal
+    /// invariant, checked once so that the vector kernels can use raw pointers).
+    fn check(&self, m: usize, n: usize) {
+        let (out_len, ld) = match self {
+            Epilogue::Store { out, ld } | Epilogue::Accumulate { out, ld } => (out.len(), *ld),
+            Epilogue::BiasAct { out, ld, bias, .. } => {
+                assert!(n <= bias.len(), "gemm: bias too short");
+                (out.len(), *ld)
+            }
+            Epilogue::ReluMask { out, ld, h } => {
+                assert!((m - 1) * *ld + n <= h.len(), "gemm: mask too short");
+                (out.len(), *ld)
+            }
+        };
+        assert!(n <= ld, "gemm: output leading dimension");
+        assert!((m - 1) * ld + n <= out_len, "gemm: output too short");
+    }
 
-impl<F: Float> Epilogue<F> for ReluMask<'_, F> {
+    /// Applies the epilogue to the segment `v = C[i, j0 .. j0 + N]`.
     #[inline(always)]
-    fn row(&mut self, i: usize, j0: usize, v: &[F]) {
-        let dst = &mut self.out[i * self.ld + j0..][..v.len()];
-        let h = &self.h[i * self.ld + j0..][..v.len()];
-        for ((d, &x), &h) in dst.iter_mut().zip(v).zip(h) {
-            *d = if h > F::ZERO { x } else { F::ZERO };
+    fn row<const N: usize>(&mut self, i: usize, j0: usize, v: &[F; N]) {
+        match self {
+            Epilogue::Store { out, ld } => out[i * *ld + j0..][..N].copy_from_slice(v),
+            Epilogue::Accumulate { out, ld } => {
+                for (d, &x) in out[i * *ld + j0..][..N].iter_mut().zip(v) {
+                    *d += x;
+                }
+            }
+            Epilogue::BiasAct {
+                out,
+                ld,
+                bias,
+                relu,
+            } => {
+                let dst = &mut out[i * *ld + j0..][..N];
+                for ((d, &x), &b) in dst.iter_mut().zip(v).zip(&bias[j0..][..N]) {
+                    let z = x + b;
+                    *d = if !*relu || z > F::ZERO { z } else { F::ZERO };
+                }
+            }
+            Epilogue::ReluMask { out, ld, h } => {
+                let at = i * *ld + j0;
+                for ((d, &x), &h) in out[at..][..N].iter_mut().zip(v).zip(&h[at..][..N]) {
+                    *d = if h > F::ZERO { x } else { F::ZERO };
+                }
+            }
         }
     }
 }
@@ -123,17 +154,18 @@ impl<F: Float> Epilogue<F> for ReluMask<'_, F> {
 /// Panics if an operand is too short for the shape (an internal invariant: callers size
 /// every buffer from the network's layer widths).
 #[inline(always)]
-pub(crate) fn gemm<F: Float, E: Epilogue<F>, const FMA: bool>(
+pub(crate) fn gemm<F: Float, const FMA: bool>(
     m: usize,
     n: usize,
     k: usize,
     a: Lhs<'_, F>,
     b: Rhs<'_, F>,
-    epi: &mut E,
+    epi: &mut Epilogue<'_, F>,
 ) {
     if m == 0 || n == 0 {
         return;
     }
+    epi.check(m, n);
     if k > 0 {
         assert!(
             (m - 1) * a.rs + (k - 1) * a.ps < a.data.len(),
@@ -145,26 +177,26 @@ pub(crate) fn gemm<F: Float, E: Epilogue<F>, const FMA: bool>(
     if n == 1 && a.ps == 1 && b.ld == 1 {
         // A matrix-vector product (a layer with one output): a dot product per row.
         if F::LANES == 8 {
-            gemv::<F, E, FMA, 16>(m, k, a, b, epi);
+            gemv::<F, FMA, 16>(m, k, a, b, epi);
         } else {
-            gemv::<F, E, FMA, 8>(m, k, a, b, epi);
+            gemv::<F, FMA, 8>(m, k, a, b, epi);
         }
     } else if F::LANES == 8 {
-        rows::<F, E, FMA, 16>(m, n, k, a, b, epi);
+        rows::<F, FMA, 16>(m, n, k, a, b, epi);
     } else {
-        rows::<F, E, FMA, 8>(m, n, k, a, b, epi);
+        rows::<F, FMA, 8>(m, n, k, a, b, epi);
     }
 }
 
 /// `C[i, 0] = Σ_p A[i, p] b[p]` for contiguous rows of `A` and a contiguous `b`: `NR`
 /// partial sums per row (`p mod NR`), added pairwise at the end.
 #[inline(always)]
-fn gemv<F: Float, E: Epilogue<F>, const FMA: bool, const NR: usize>(
+fn gemv<F: Float, const FMA: bool, const NR: usize>(
     m: usize,
     k: usize,
     a: Lhs<'_, F>,
     b: Rhs<'_, F>,
-    epi: &mut E,
+    epi: &mut Epilogue<'_, F>,
 ) {
     let bv = &b.data[..k];
     let (body, tail) = bv.split_at(k - k % NR);
@@ -196,64 +228,79 @@ fn gemv<F: Float, E: Epilogue<F>, const FMA: bool, const NR: usize>(
 /// Row tiles outer (the `MR` rows of `A` stay in L1 across the column tiles), column tiles
 /// inner; leftover rows in tiles of 4, 2, 1 and leftover columns one at a time.
 #[inline(always)]
-fn rows<F: Float, E: Epilogue<F>, const FMA: bool, const NR: usize>(
+fn rows<F: Float, const FMA: bool, const NR: usize>(
     m: usize,
     n: usize,
     k: usize,
     a: Lhs<'_, F>,
     b: Rhs<'_, F>,
-    epi: &mut E,
+    epi: &mut Epilogue<'_, F>,
 ) {
     let mut i0 = 0;
     while i0 + 6 <= m {
-        cols::<F, E, FMA, 6, NR>(i0, n, k, a, b, epi);
+        cols::<F, FMA, 6, NR>(i0, n, k, a, b, epi);
         i0 += 6;
     }
     if m - i0 >= 4 {
-        cols::<F, E, FMA, 4, NR>(i0, n, k, a, b, epi);
+        cols::<F, FMA, 4, NR>(i0, n, k, a, b, epi);
         i0 += 4;
     }
     if m - i0 >= 2 {
-        cols::<F, E, FMA, 2, NR>(i0, n, k, a, b, epi);
+        cols::<F, FMA, 2, NR>(i0, n, k, a, b, epi);
         i0 += 2;
     }
     if m - i0 >= 1 {
-        cols::<F, E, FMA, 1, NR>(i0, n, k, a, b, epi);
+        cols::<F, FMA, 1, NR>(i0, n, k, a, b, epi);
     }
 }
 
 #[inline(always)]
-fn cols<F: Float, E: Epilogue<F>, const FMA: bool, const MR: usize, const NR: usize>(
+fn cols<F: Float, const FMA: bool, const MR: usize, const NR: usize>(
     i0: usize,
     n: usize,
     k: usize,
     a: Lhs<'_, F>,
     b: Rhs<'_, F>,
-    epi: &mut E,
+    epi: &mut Epilogue<'_, F>,
 ) {
     let mut j0 = 0;
     while j0 + NR <= n {
-        tile::<F, E, FMA, MR, NR>(i0, j0, k, a, b, epi);
+        tile::<F, FMA, MR, NR>(i0, j0, k, a, b, epi);
         j0 += NR;
     }
     while j0 < n {
-        tile::<F, E, FMA, MR, 1>(i0, j0, k, a, b, epi);
+        tile::<F, FMA, MR, 1>(i0, j0, k, a, b, epi);
         j0 += 1;
     }
 }
 
 /// One `MR × NR` tile at `(i0, j0)`, accumulated over `p = 0 .. k` in order.
 #[inline(always)]
-fn tile<F: Float, E: Epilogue<F>, const FMA: bool, const MR: usize, const NR: usize>(
+fn tile<F: Float, const FMA: bool, const MR: usize, const NR: usize>(
     i0: usize,
     j0: usize,
     k: usize,
     a: Lhs<'_, F>,
     b: Rhs<'_, F>,
-    epi: &mut E,
+    epi: &mut Epilogue<'_, F>,
 ) {
     let mut acc = [[F::ZERO; NR]; MR];
     let (ap, bp) = (a.data.as_ptr(), b.data.as_ptr());
+    #[cfg(target_arch = "x86_64")]
+    if FMA {
+        use std::any::TypeId;
+        // SAFETY: `FMA` instantiations run only where the CPU has AVX2 and FMA; `gemm`
+        // checked the operand indices (bounded below) and the epilogue's
+        // (`Epilogue::check`); each cast is to the type `F` is.
+        if NR == 8 && TypeId::of::<F>() == TypeId::of::<f64>() {
+            unsafe { super::simd::tile_f64::<MR>(k, a.cast(), b.cast(), i0, j0, epi.cast()) };
+            return;
+        }
+        if NR == 16 && TypeId::of::<F>() == TypeId::of::<f32>() {
+            unsafe { super::simd::tile_f32::<MR>(k, a.cast(), b.cast(), i0, j0, epi.cast()) };
+            return;
+        }
+    }
     for p in 0..k {
         // SAFETY: `gemm` checked that the largest index of each operand is in bounds:
         // (i0 + r) * rs + p * ps <= (m - 1) * rs + (k - 1) * ps < a.len() and
@@ -296,14 +343,14 @@ pub fn matmul<F: Float>(
         ps: 1,
     };
     let rhs = Rhs { data: b, ld: n };
-    let mut epi = Store { out: c, ld: n };
+    let mut epi = Epilogue::Store { out: c, ld: n };
     #[cfg(target_arch = "x86_64")]
     if fma_available() {
         // SAFETY: the CPU has AVX2 and FMA.
         unsafe { matmul_fma(m, k, n, lhs, rhs, &mut epi) };
         return Ok(());
     }
-    gemm::<F, _, false>(m, n, k, lhs, rhs, &mut epi);
+    gemm::<F, false>(m, n, k, lhs, rhs, &mut epi);
     Ok(())
 }
 
@@ -315,7 +362,150 @@ unsafe fn matmul_fma<F: Float>(
     n: usize,
     lhs: Lhs<'_, F>,
     rhs: Rhs<'_, F>,
-    epi: &mut Store<'_, F>,
+    epi: &mut Epilogue<'_, F>,
 ) {
-    gemm::<F, _, true>(m, n, k, lhs, rhs, epi);
+    gemm::<F, true>(m, n, k, lhs, rhs, epi);
+}
+
+#[cfg(test)]
+mod tests {
+    //! The vector tiles against a scalar reference that sums `p` in increasing order with one
+    //! fused multiply-add per product (the order the kernel promises): equal bit for bit, for
+    //! every epilogue, both operand layouts, `f32` and `f64`, and shapes with leftover rows and
+    //! columns.
+    use super::*;
+
+    fn reference<F: Float>(m: usize, n: usize, k: usize, a: Lhs<'_, F>, b: Rhs<'_, F>) -> Vec<F> {
+        let mut c = vec![F::ZERO; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = F::ZERO;
+                for p in 0..k {
+                    s = F::mul_add(a.data[i * a.rs + p * a.ps], b.data[p * b.ld + j], s);
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+
+    fn values<F: Float>(len: usize, seed: usize) -> Vec<F> {
+        (0..len)
+            .map(|i| F::from_f64((((i * 37 + seed * 11) % 23) as f64 - 11.0) / 7.0))
+            .collect()
+    }
+
+    fn check<F: Float>() {
+        if !fma_available() {
+            return;
+        }
+        for (m, n, k) in [
+            (13, 37, 9),
+            (64, 64, 64),
+            (7, 16, 1),
+            (6, 8, 0),
+            (2, 17, 33),
+        ] {
+            let (ad, bd) = (values::<F>(m * k.max(1), 1), values::<F>(k.max(1) * n, 2));
+            let (h, bias, prior) = (
+                values::<F>(m * n, 3),
+                values::<F>(n, 4),
+                values::<F>(m * n, 5),
+            );
+            for transposed in [false, true] {
+                let a = if transposed {
+                    Lhs {
+                        data: &ad[..],
+                        rs: 1,
+                        ps: m,
+                    }
+                } else {
+                    Lhs {
+                        data: &ad[..],
+                        rs: k,
+                        ps: 1,
+                    }
+                };
+                let b = Rhs {
+                    data: &bd[..],
+                    ld: n,
+                };
+                let c = reference(m, n, k, a, b);
+                for variant in 0..5 {
+                    let mut out = prior.clone();
+                    let mut epi = match variant {
+                        0 => Epilogue::Store {
+                            out: &mut out,
+                            ld: n,
+                        },
+                        1 => Epilogue::Accumulate {
+                            out: &mut out,
+                            ld: n,
+                        },
+                        2 | 3 => Epilogue::BiasAct {
+                            out: &mut out,
+                            ld: n,
+                            bias: &bias,
+                            relu: variant == 3,
+                        },
+                        _ => Epilogue::ReluMask {
+                            out: &mut out,
+                            ld: n,
+                            h: &h,
+                        },
+                    };
+                    // SAFETY: `fma_available()` above.
+                    unsafe { run_fma(m, n, k, a, b, &mut epi) };
+                    for (idx, (&got, &v)) in out.iter().zip(&c).enumerate() {
+                        let j = idx % n;
+                        let want = match variant {
+                            0 => v,
+                            1 => prior[idx] + v,
+                            2 => v + bias[j],
+                            3 => {
+                                let z = v + bias[j];
+                                if z > F::ZERO {
+                                    z
+                                } else {
+                                    F::ZERO
+                                }
+                            }
+                            _ => {
+                                if h[idx] > F::ZERO {
+                                    v
+                                } else {
+                                    F::ZERO
+                                }
+                            }
+                        };
+                        assert!(
+                            got.to_f64().to_bits() == want.to_f64().to_bits(),
+                            "{} m {m} n {n} k {k} transposed {transposed} epilogue {variant} \
+                             at {idx}: {got:?} vs {want:?}",
+                            F::NAME
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_fma<F: Float>(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Lhs<'_, F>,
+        b: Rhs<'_, F>,
+        epi: &mut Epilogue<'_, F>,
+    ) {
+        gemm::<F, true>(m, n, k, a, b, epi);
+    }
+
+    #[test]
+    fn vector_tiles_equal_the_sequential_fma_reference() {
+        check::<f64>();
+        check::<f32>();
+    }
 }

@@ -4,7 +4,7 @@
 use ndarray::Array2;
 
 use super::float::Float;
-use super::gemm::{gemm, BiasAct, Lhs, Rhs};
+use super::gemm::{gemm, Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Dense, Mlp};
 
@@ -233,13 +233,13 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const FMA: bool>(
         } else {
             &mut next[..]
         };
-        let mut epi = BiasAct {
+        let mut epi = Epilogue::BiasAct {
             out: dst,
             ld: dout,
             bias: net.b(l),
             relu: l + 1 < nl,
         };
-        gemm::<F, _, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+        gemm::<F, FMA>(rows, dout, din, lhs, rhs, &mut epi);
         std::mem::swap(&mut prev, &mut next);
     }
 }

@@ -9,6 +9,7 @@ pub mod float;
 pub(crate) mod gemm;
 pub mod infer;
 pub mod mlp;
+mod simd;
 pub mod trainer;
 
 pub use dsm::DsmBuffers;

@@ -8,13 +8,14 @@
 use rayon::prelude::*;
 
 use super::float::Float;
-use super::gemm::{fma_available, gemm, Accumulate, BiasAct, Lhs, ReluMask, Rhs, Store};
+use super::gemm::{fma_available, gemm, Epilogue, Lhs, Rhs};
 use super::mlp::{FusedMlp, Weights};
 use crate::error::{Error, Result};
 use crate::nn::{Adam, Mlp};
 
-/// Rows of the batch per block of the weight-gradient products (keeps both operands in L2).
-const ROW_BLOCK: usize = 256;
+/// Rows of the batch that go through forward and backward pass together (their activations
+/// and gradients stay in L1/L2 cache; measured best among 32–256 on workload A).
+const CHUNK: usize = 64;
 
 /// The loss `J = c Σ_i w_i Σ_j (α_i y_ij + β_ij)²` of the network output `y` (`[n, d]`).
 ///
@@ -38,7 +39,7 @@ pub struct ResidualLoss<'a, F> {
 struct Worker<F> {
     r0: usize,
     rows: usize,
-    /// Post-ReLU activations of each hidden layer, `[rows, h_l]`.
+    /// Post-ReLU activations of each hidden layer for one chunk, `[CHUNK, h_l]`.
     hidden: Vec<Vec<F>>,
     out: Vec<F>,
     /// Ping-pong buffers for the backpropagated `G_l`.
@@ -95,14 +96,15 @@ impl<F: Float> FusedTrainer<F> {
             .map(|k| {
                 let r0 = (k * per).min(batch);
                 let rows = ((k + 1) * per).min(batch) - r0;
+                let c = rows.min(CHUNK);
                 Worker {
                     r0,
                     rows,
-                    hidden: (1..nl).map(|l| vec![F::ZERO; rows * sizes[l]]).collect(),
-                    out: vec![F::ZERO; rows * sizes[nl]],
+                    hidden: (1..nl).map(|l| vec![F::ZERO; c * sizes[l]]).collect(),
+                    out: vec![F::ZERO; c * sizes[nl]],
                     dz: [
-                        vec![F::ZERO; rows * layout.max_width()],
-                        vec![F::ZERO; rows * layout.max_width()],
+                        vec![F::ZERO; c * layout.max_width()],
+                        vec![F::ZERO; c * layout.max_width()],
                     ],
                     grad: vec![F::ZERO; layout.len()],
                     loss: F::ZERO,
@@ -279,7 +281,9 @@ unsafe fn run_worker_fma<F: Float>(
     forward_backward::<F, true>(w, net, wt, input, loss);
 }
 
-/// Forward pass, loss and backward pass on the worker's rows.
+/// Forward pass, loss and backward pass on the worker's rows, [`CHUNK`] rows at a time (the
+/// whole chain per chunk, so that its activations stay in cache); the chunks' weight and bias
+/// gradients are summed in row order.
 #[inline(always)]
 fn forward_backward<F: Float, const FMA: bool>(
     w: &mut Worker<F>,
@@ -290,9 +294,39 @@ fn forward_backward<F: Float, const FMA: bool>(
 ) {
     let layout = net.layout();
     let sizes = layout.sizes();
+    let din0 = sizes[0];
+    if w.rows == 0 {
+        w.grad.fill(F::ZERO);
+    }
+    w.loss = F::ZERO;
+    let mut c0 = 0;
+    while c0 < w.rows {
+        let rows = (w.rows - c0).min(CHUNK);
+        let r0 = w.r0 + c0;
+        let x = &input[r0 * din0..(r0 + rows) * din0];
+        chunk::<F, FMA>(w, net, wt, x, r0, rows, c0 == 0, loss);
+        c0 += rows;
+    }
+}
+
+/// The forward pass, loss and backward pass of rows `r0 .. r0 + rows` of the batch (input
+/// `x`), their gradient stored into `w.grad` when `first`, else added to it.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn chunk<F: Float, const FMA: bool>(
+    w: &mut Worker<F>,
+    net: &FusedMlp<F>,
+    wt: &[F],
+    x: &[F],
+    r0: usize,
+    rows: usize,
+    first: bool,
+    loss: &ResidualLoss<'_, F>,
+) {
+    let layout = net.layout();
+    let sizes = layout.sizes();
     let nl = layout.layers();
-    let (r0, rows, din0, d) = (w.r0, w.rows, sizes[0], sizes[nl]);
-    let x = &input[r0 * din0..(r0 + rows) * din0];
+    let d = sizes[nl];
     for l in 0..nl {
         let (din, dout) = (sizes[l], sizes[l + 1]);
         let (done, todo) = w.hidden.split_at_mut(l);
@@ -302,7 +336,7 @@ fn forward_backward<F: Float, const FMA: bool>(
         } else {
             &mut todo[0]
         };
-        let mut epi = BiasAct {
+        let mut epi = Epilogue::BiasAct {
             out: dst,
             ld: dout,
             bias: net.b(l),
@@ -317,13 +351,13 @@ fn forward_backward<F: Float, const FMA: bool>(
             data: net.w(l),
             ld: dout,
         };
-        gemm::<F, _, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+        gemm::<F, FMA>(rows, dout, din, lhs, rhs, &mut epi);
     }
     // Loss rows and G_{L-1} = ∂J/∂y, in the tape's operation order:
     // r = y α + β, J += w r², G = ((c w) (2 r)) α.
     let c = loss.scale;
     let two = F::ONE + F::ONE;
-    let mut part = F::ZERO;
+    let mut part = w.loss;
     {
         let g = &mut w.dz[0][..rows * d];
         for i in 0..rows {
@@ -347,32 +381,26 @@ fn forward_backward<F: Float, const FMA: bool>(
         let (din, dout) = (sizes[l], sizes[l + 1]);
         let a: &[F] = if l == 0 { x } else { &w.hidden[l - 1] };
         let (gw, gb) = layout.wb_mut(&mut w.grad, l);
-        // ∂J/∂W_l = A_lᵀ G_l, accumulated over blocks of rows.
-        if rows == 0 {
-            gw.fill(F::ZERO);
-        }
-        let mut p0 = 0;
-        while p0 < rows {
-            let kb = (rows - p0).min(ROW_BLOCK);
-            let lhs = Lhs {
-                data: &a[p0 * din..],
-                rs: 1,
-                ps: din,
-            };
-            let rhs = Rhs {
-                data: &cur[p0 * dout..],
-                ld: dout,
-            };
-            if p0 == 0 {
-                gemm::<F, _, FMA>(din, dout, kb, lhs, rhs, &mut Store { out: gw, ld: dout });
-            } else {
-                let mut epi = Accumulate { out: gw, ld: dout };
-                gemm::<F, _, FMA>(din, dout, kb, lhs, rhs, &mut epi);
-            }
-            p0 += kb;
-        }
+        // ∂J/∂W_l = A_lᵀ G_l.
+        let lhs = Lhs {
+            data: a,
+            rs: 1,
+            ps: din,
+        };
+        let rhs = Rhs {
+            data: &cur[..],
+            ld: dout,
+        };
+        let mut epi = if first {
+            Epilogue::Store { out: gw, ld: dout }
+        } else {
+            Epilogue::Accumulate { out: gw, ld: dout }
+        };
+        gemm::<F, FMA>(din, dout, rows, lhs, rhs, &mut epi);
         // ∂J/∂b_l = column sums of G_l.
-        gb.fill(F::ZERO);
+        if first {
+            gb.fill(F::ZERO);
+        }
         for row in cur[..rows * dout].chunks_exact(dout) {
             for (b, &v) in gb.iter_mut().zip(row) {
                 *b += v;
@@ -389,12 +417,12 @@ fn forward_backward<F: Float, const FMA: bool>(
                 data: layout.w(wt, l),
                 ld: din,
             };
-            let mut epi = ReluMask {
+            let mut epi = Epilogue::ReluMask {
                 out: &mut nxt[..],
                 ld: din,
                 h: &w.hidden[l - 1],
             };
-            gemm::<F, _, FMA>(rows, din, dout, lhs, rhs, &mut epi);
+            gemm::<F, FMA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
         }
     }
