@@ -401,11 +401,7 @@ fn chunk<F: Float, const FMA: bool>(
         if first {
             gb.fill(F::ZERO);
         }
-        for row in cur[..rows * dout].chunks_exact(dout) {
-            for (b, &v) in gb.iter_mut().zip(row) {
-                *b += v;
-            }
-        }
+        add_column_sums(gb, &cur[..rows * dout]);
         if l > 0 {
             // G_{l-1} = (G_l W_lᵀ) ⊙ 1[A_l > 0].
             let lhs = Lhs {
@@ -424,6 +420,31 @@ fn chunk<F: Float, const FMA: bool>(
             };
             gemm::<F, FMA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
+        }
+    }
+}
+
+/// `sums[j] += Σ_i g[i, j]` for `g` row-major with `sums.len()` columns, adding the rows in
+/// order. Blocks of 32 columns are summed in registers (one store per block, not one per row).
+#[inline(always)]
+fn add_column_sums<F: Float>(sums: &mut [F], g: &[F]) {
+    const B: usize = 32;
+    let n = sums.len();
+    let mut j0 = 0;
+    while j0 + B <= n {
+        let mut acc: [F; B] = sums[j0..j0 + B].try_into().expect("B values");
+        for row in g.chunks_exact(n) {
+            let r: &[F; B] = row[j0..j0 + B].try_into().expect("B values");
+            for c in 0..B {
+                acc[c] += r[c];
+            }
+        }
+        sums[j0..j0 + B].copy_from_slice(&acc);
+        j0 += B;
+    }
+    for row in g.chunks_exact(n) {
+        for (b, &v) in sums[j0..].iter_mut().zip(&row[j0..]) {
+            *b += v;
         }
     }
 }
