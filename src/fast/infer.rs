@@ -70,9 +70,10 @@ fn forward_flat(
     }
     let sizes = net.sizes();
     let hmax = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
+    let need = n.min(super::mlp::CHUNK) * hmax;
     for buf in [&mut *a, &mut *b] {
-        if buf.len() < n * hmax {
-            buf.resize(n * hmax, 0.0);
+        if buf.len() < need {
+            buf.resize(need, 0.0);
         }
     }
     let mut out = Array2::zeros((n, net.output_dim()));

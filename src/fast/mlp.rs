@@ -203,9 +203,33 @@ impl<F: Float> FusedMlp<F> {
 }
 
 /// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
-/// with two scratch buffers of at least `rows × max hidden width` (ping-pong).
+/// [`CHUNK`] rows at a time through all layers (their activations stay in cache), with two
+/// scratch buffers of at least `min(rows, CHUNK) × max hidden width` (ping-pong).
 #[inline(always)]
 pub(crate) fn forward<F: Float, W: Weights<F>, const FMA: bool>(
+    net: &W,
+    sizes: &[usize],
+    x: &[F],
+    rows: usize,
+    scratch: &mut [Vec<F>; 2],
+    out: &mut [F],
+) {
+    let (din0, dout) = (sizes[0], sizes[sizes.len() - 1]);
+    let mut c0 = 0;
+    while c0 < rows {
+        let c = (rows - c0).min(CHUNK);
+        let xc = &x[c0 * din0..(c0 + c) * din0];
+        let oc = &mut out[c0 * dout..(c0 + c) * dout];
+        forward_chunk::<F, W, FMA>(net, sizes, xc, c, scratch, oc);
+        c0 += c;
+    }
+}
+
+/// Rows per pass through the layers in [`forward`] (as in the trainer).
+pub(crate) const CHUNK: usize = 64;
+
+#[inline(always)]
+fn forward_chunk<F: Float, W: Weights<F>, const FMA: bool>(
     net: &W,
     sizes: &[usize],
     x: &[F],
