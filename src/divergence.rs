@@ -4,7 +4,7 @@
 //! For the exact score of a Gaussian mixture, [`mixture_score_generic`] writes the score
 //! generically over [`Float`], so forward-mode dual numbers give exact Jacobian-vector
 //! products and the exact divergence (`d` passes). Other scores fall back on the central
-//! differences of [`ScoreFn::jvp`](crate::score::ScoreFn::jvp).
+//! differences of [`ScoreFn::jvp`].
 use autodiff::{Float, F1};
 use ndarray::{Array1, Array2, ArrayView2};
 use rand::{Rng, RngExt};

@@ -3,9 +3,10 @@
 //!
 //! A tile of `MR × NR` outputs (6 × 8 for `f64`, 6 × 16 for `f32`: 12 of the 16 AVX2
 //! registers) is accumulated over the whole reduction `p` in registers, one FMA per
-//! product, in increasing `p`; the epilogue then sees each tile row once. The code is plain
-//! Rust on fixed-size arrays, which LLVM turns into vector FMAs inside functions compiled
-//! with `avx2,fma` enabled (see [`fma_available`]); elsewhere the same code runs unfused.
+//! product, in increasing `p`; the epilogue then sees each tile row once. Inside functions
+//! compiled with `avx2,fma` (see [`fma_available`]) the full tiles run the intrinsics of
+//! [`super::simd`], the leftover ones plain Rust with `mul_add` (the same bits); elsewhere the
+//! plain Rust runs unfused.
 
 use super::float::Float;
 

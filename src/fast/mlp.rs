@@ -1,6 +1,6 @@
 //! A ReLU MLP with its parameters in one flat vector `[W_0, b_0, W_1, b_1, …]` (each `W_l`
 //! row-major `[in, out]`, as in [`Mlp`]), and its batched forward pass through the fused
-//! kernels of [`super::gemm`].
+//! kernels of `fast::gemm`.
 use ndarray::Array2;
 
 use super::float::Float;
