@@ -348,41 +348,58 @@ pub fn matmul<F: Float>(
     #[cfg(target_arch = "x86_64")]
     if fma_available() {
         // SAFETY: the CPU has AVX2 and FMA.
-        unsafe { matmul_fma(m, k, n, lhs, rhs, &mut epi) };
+        unsafe { gemm_fma(m, n, k, lhs, rhs, &mut epi) };
         return Ok(());
     }
     gemm::<F, false>(m, n, k, lhs, rhs, &mut epi);
     Ok(())
 }
 
+/// [`gemm`] compiled with AVX2 and FMA enabled, so that the full tiles run [`super::simd`].
+///
+/// # Safety
+/// The CPU has AVX2 and FMA ([`fma_available`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn matmul_fma<F: Float>(
+pub(crate) unsafe fn gemm_fma<F: Float>(
     m: usize,
-    k: usize,
     n: usize,
-    lhs: Lhs<'_, F>,
-    rhs: Rhs<'_, F>,
+    k: usize,
+    a: Lhs<'_, F>,
+    b: Rhs<'_, F>,
     epi: &mut Epilogue<'_, F>,
 ) {
-    gemm::<F, true>(m, n, k, lhs, rhs, epi);
+    gemm::<F, true>(m, n, k, a, b, epi);
 }
 
 #[cfg(test)]
 mod tests {
-    //! The vector tiles against a scalar reference that sums `p` in increasing order with one
-    //! fused multiply-add per product (the order the kernel promises): equal bit for bit, for
+    //! The kernels against a scalar reference that sums `p` in increasing order (the order they
+    //! promise), with one fused multiply-add per product where the CPU has FMA (the vector
+    //! tiles) and a multiply then an add elsewhere (the portable tile): equal bit for bit, for
     //! every epilogue, both operand layouts, `f32` and `f64`, and shapes with leftover rows and
     //! columns.
     use super::*;
 
-    fn reference<F: Float>(m: usize, n: usize, k: usize, a: Lhs<'_, F>, b: Rhs<'_, F>) -> Vec<F> {
+    fn reference<F: Float>(
+        fused: bool,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Lhs<'_, F>,
+        b: Rhs<'_, F>,
+    ) -> Vec<F> {
         let mut c = vec![F::ZERO; m * n];
         for i in 0..m {
             for j in 0..n {
                 let mut s = F::ZERO;
                 for p in 0..k {
-                    s = F::mul_add(a.data[i * a.rs + p * a.ps], b.data[p * b.ld + j], s);
+                    let (x, y) = (a.data[i * a.rs + p * a.ps], b.data[p * b.ld + j]);
+                    s = if fused {
+                        F::mul_add(x, y, s)
+                    } else {
+                        x * y + s
+                    };
                 }
                 c[i * n + j] = s;
             }
@@ -397,9 +414,7 @@ mod tests {
     }
 
     fn check<F: Float>() {
-        if !fma_available() {
-            return;
-        }
+        let fused = fma_available();
         for (m, n, k) in [
             (13, 37, 9),
             (64, 64, 64),
@@ -431,7 +446,7 @@ mod tests {
                     data: &bd[..],
                     ld: n,
                 };
-                let c = reference(m, n, k, a, b);
+                let c = reference(fused, m, n, k, a, b);
                 for variant in 0..5 {
                     let mut out = prior.clone();
                     let mut epi = match variant {
@@ -455,8 +470,15 @@ mod tests {
                             h: &h,
                         },
                     };
-                    // SAFETY: `fma_available()` above.
-                    unsafe { run_fma(m, n, k, a, b, &mut epi) };
+                    if fused {
+                        // SAFETY: `fma_available()` above.
+                        #[cfg(target_arch = "x86_64")]
+                        unsafe {
+                            gemm_fma(m, n, k, a, b, &mut epi)
+                        };
+                    } else {
+                        gemm::<F, false>(m, n, k, a, b, &mut epi);
+                    }
                     for (idx, (&got, &v)) in out.iter().zip(&c).enumerate() {
                         let j = idx % n;
                         let want = match variant {
@@ -489,19 +511,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_fma<F: Float>(
-        m: usize,
-        n: usize,
-        k: usize,
-        a: Lhs<'_, F>,
-        b: Rhs<'_, F>,
-        epi: &mut Epilogue<'_, F>,
-    ) {
-        gemm::<F, true>(m, n, k, a, b, epi);
     }
 
     #[test]

@@ -202,6 +202,39 @@ impl<F: Float> FusedMlp<F> {
     }
 }
 
+/// Rows per pass through the layers in [`forward`] (as in the trainer).
+pub(crate) const CHUNK: usize = 64;
+
+/// Layer `l` on `rows` rows: `dst = φ(a W_l + b_l)` (`a`: `[rows, in]`, `dst`: `[rows, out]`),
+/// `φ` = ReLU on hidden layers and the identity on the last, fused into the product's store.
+#[inline(always)]
+pub(crate) fn dense<F: Float, W: Weights<F>, const FMA: bool>(
+    net: &W,
+    sizes: &[usize],
+    l: usize,
+    rows: usize,
+    a: &[F],
+    dst: &mut [F],
+) {
+    let (din, dout) = (sizes[l], sizes[l + 1]);
+    let lhs = Lhs {
+        data: a,
+        rs: din,
+        ps: 1,
+    };
+    let rhs = Rhs {
+        data: net.w(l),
+        ld: dout,
+    };
+    let mut epi = Epilogue::BiasAct {
+        out: dst,
+        ld: dout,
+        bias: net.b(l),
+        relu: l + 2 < sizes.len(),
+    };
+    gemm::<F, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+}
+
 /// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
 /// [`CHUNK`] rows at a time through all layers (their activations stay in cache), with two
 /// scratch buffers of at least `min(rows, CHUNK) × max hidden width` (ping-pong).
@@ -214,56 +247,27 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const FMA: bool>(
     scratch: &mut [Vec<F>; 2],
     out: &mut [F],
 ) {
-    let (din0, dout) = (sizes[0], sizes[sizes.len() - 1]);
+    let nl = sizes.len() - 1;
+    let (din0, dout) = (sizes[0], sizes[nl]);
+    let [s0, s1] = scratch;
     let mut c0 = 0;
     while c0 < rows {
         let c = (rows - c0).min(CHUNK);
-        let xc = &x[c0 * din0..(c0 + c) * din0];
-        let oc = &mut out[c0 * dout..(c0 + c) * dout];
-        forward_chunk::<F, W, FMA>(net, sizes, xc, c, scratch, oc);
+        let (mut prev, mut next): (&mut Vec<F>, &mut Vec<F>) = (&mut *s0, &mut *s1);
+        for l in 0..nl {
+            let a = if l == 0 {
+                &x[c0 * din0..(c0 + c) * din0]
+            } else {
+                &prev[..]
+            };
+            let dst: &mut [F] = if l + 1 == nl {
+                &mut out[c0 * dout..(c0 + c) * dout]
+            } else {
+                &mut next[..]
+            };
+            dense::<F, W, FMA>(net, sizes, l, c, a, dst);
+            std::mem::swap(&mut prev, &mut next);
+        }
         c0 += c;
-    }
-}
-
-/// Rows per pass through the layers in [`forward`] (as in the trainer).
-pub(crate) const CHUNK: usize = 64;
-
-#[inline(always)]
-fn forward_chunk<F: Float, W: Weights<F>, const FMA: bool>(
-    net: &W,
-    sizes: &[usize],
-    x: &[F],
-    rows: usize,
-    scratch: &mut [Vec<F>; 2],
-    out: &mut [F],
-) {
-    let nl = sizes.len() - 1;
-    let [s0, s1] = scratch;
-    let (mut prev, mut next): (&mut Vec<F>, &mut Vec<F>) = (s0, s1);
-    for l in 0..nl {
-        let (din, dout) = (sizes[l], sizes[l + 1]);
-        let a = if l == 0 { x } else { &prev[..] };
-        let lhs = Lhs {
-            data: a,
-            rs: din,
-            ps: 1,
-        };
-        let rhs = Rhs {
-            data: net.w(l),
-            ld: dout,
-        };
-        let dst: &mut [F] = if l + 1 == nl {
-            &mut *out
-        } else {
-            &mut next[..]
-        };
-        let mut epi = Epilogue::BiasAct {
-            out: dst,
-            ld: dout,
-            bias: net.b(l),
-            relu: l + 1 < nl,
-        };
-        gemm::<F, FMA>(rows, dout, din, lhs, rhs, &mut epi);
-        std::mem::swap(&mut prev, &mut next);
     }
 }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::float::Float;
 use super::gemm::{fma_available, gemm, Epilogue, Lhs, Rhs};
-use super::mlp::{FusedMlp, Weights};
+use super::mlp::{dense, FusedMlp, Weights};
 use crate::error::{Error, Result};
 use crate::nn::{Adam, Mlp};
 
@@ -329,7 +329,6 @@ fn chunk<F: Float, const FMA: bool>(
     let nl = layout.layers();
     let d = sizes[nl];
     for l in 0..nl {
-        let (din, dout) = (sizes[l], sizes[l + 1]);
         let (done, todo) = w.hidden.split_at_mut(l);
         let a: &[F] = if l == 0 { x } else { &done[l - 1] };
         let dst: &mut [F] = if l + 1 == nl {
@@ -337,22 +336,7 @@ fn chunk<F: Float, const FMA: bool>(
         } else {
             &mut todo[0]
         };
-        let mut epi = Epilogue::BiasAct {
-            out: dst,
-            ld: dout,
-            bias: net.b(l),
-            relu: l + 1 < nl,
-        };
-        let lhs = Lhs {
-            data: a,
-            rs: din,
-            ps: 1,
-        };
-        let rhs = Rhs {
-            data: net.w(l),
-            ld: dout,
-        };
-        gemm::<F, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+        dense::<F, _, FMA>(net, sizes, l, rows, a, dst);
     }
     // Loss rows and G_{L-1} = ∂J/∂y, in the tape's operation order:
     // r = y α + β, J += w r², G = ((c w) (2 r)) α.
