@@ -7,7 +7,7 @@
 //! in GFLOP/s of thread CPU time (robust to other work on a shared machine), median of 7.
 //! Run: `cargo bench --bench matmul`.
 use ndarray::Array2;
-use score_sde::bench::thread_cpu_secs;
+use score_sde::book::bench::thread_cpu_secs;
 use std::time::Instant;
 
 fn secs() -> f64 {

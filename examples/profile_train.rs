@@ -4,7 +4,7 @@
 //!
 //! `cargo build --release --example profile_train && perf record ./target/release/examples/profile_train 3000`
 //! (`F32=1` for the `f32` path).
-use score_sde::experiment::ve_seed::VeSeedConfig;
+use score_sde::book::experiment::ve_seed::VeSeedConfig;
 use score_sde::fast::{DsmBuffers, FusedTrainer};
 use score_sde::mixture::GaussianMixture;
 use score_sde::nn::{Activation, Adam, Mlp};

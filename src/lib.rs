@@ -1,21 +1,17 @@
 //! score-sde: the tested library behind the book *Score-based generative modeling through SDEs*.
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
-pub mod bench;
+pub mod book;
 pub mod ddpm;
 pub mod divergence;
 pub mod error;
-pub mod experiment;
 pub mod fast;
-pub mod figures;
 pub mod likelihood;
 pub mod loss;
 pub mod metrics;
 pub mod mixture;
 pub mod nn;
-pub mod notebook;
 pub mod ode;
-pub mod plot;
 pub mod progress;
 pub mod quadrature;
 pub mod rng;

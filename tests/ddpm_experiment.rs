@@ -4,7 +4,7 @@
 //! tests. Tolerances are stated at each check; Monte Carlo checks allow 5 standard errors.
 use std::sync::OnceLock;
 
-use score_sde::experiment::ddpm_seed::{run, DdpmSeedConfig, DdpmSeedReport, DdpmSeedRun};
+use score_sde::book::experiment::ddpm_seed::{run, DdpmSeedConfig, DdpmSeedReport, DdpmSeedRun};
 
 fn seed_run() -> &'static DdpmSeedRun {
     static RUN: OnceLock<DdpmSeedRun> = OnceLock::new();

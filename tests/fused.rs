@@ -5,7 +5,7 @@
 //! hundred accumulated terms: we ask 1e-12 relative (norm-wise per parameter array).
 //! The `f32` path rounds inputs and weights to 24 bits: 1e-4 relative.
 use ndarray::{Array2, ArrayView2};
-use score_sde::experiment::ve_seed::VeSeedConfig;
+use score_sde::book::experiment::ve_seed::VeSeedConfig;
 use score_sde::fast::{infer, DsmBuffers, FusedMlp, FusedTrainer};
 use score_sde::loss::{dsm_batch, dsm_loss_and_grad};
 use score_sde::mixture::GaussianMixture;

@@ -3,7 +3,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use score_sde::experiment::ve_seed::VeSeedConfig;
+use score_sde::book::experiment::ve_seed::VeSeedConfig;
 use score_sde::fast::{DsmBuffers, FusedTrainer};
 use score_sde::mixture::GaussianMixture;
 use score_sde::nn::{Activation, Adam, Mlp};

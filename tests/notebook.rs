@@ -1,6 +1,6 @@
-//! The notebook helpers (`score_sde::notebook`): exact forward paths, per-sample regrouping.
+//! The notebook helpers (`score_sde::book::notebook`): exact forward paths, per-sample regrouping.
 use ndarray::Array2;
-use score_sde::notebook::{forward_paths, per_sample};
+use score_sde::book::notebook::{forward_paths, per_sample};
 use score_sde::rng::seeded;
 use score_sde::sde::{LinearSde, Ve, Vp};
 

@@ -2,8 +2,10 @@
 //! is really drawn, and bad data (NaN, empty, out of range) never panics.
 use std::path::PathBuf;
 
+use score_sde::book::plot::{
+    histogram_density, palette, viridis, Chart, Figure, Heatmap, Layer, Legend,
+};
 use score_sde::ndarray::Array2;
-use score_sde::plot::{histogram_density, palette, viridis, Chart, Figure, Heatmap, Layer, Legend};
 use score_sde::rand::RngExt;
 use score_sde::rand_distr::StandardNormal;
 use score_sde::rng::seeded;
@@ -232,7 +234,7 @@ fn heatmap_svg_has_cells_colorbar_and_grey_nan() {
 
 struct RgbHex(String);
 impl RgbHex {
-    fn of(c: score_sde::plot::RGBColor) -> Self {
+    fn of(c: score_sde::book::plot::RGBColor) -> Self {
         RgbHex(format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2))
     }
 }
@@ -262,8 +264,8 @@ fn grid_has_every_panel() {
 
 #[test]
 fn viridis_anchors_and_missing() {
-    assert_eq!(viridis(0.0), score_sde::plot::RGBColor(68, 1, 84));
-    assert_eq!(viridis(1.0), score_sde::plot::RGBColor(253, 231, 37));
+    assert_eq!(viridis(0.0), score_sde::book::plot::RGBColor(68, 1, 84));
+    assert_eq!(viridis(1.0), score_sde::book::plot::RGBColor(253, 231, 37));
     assert_eq!(viridis(-3.0), viridis(0.0));
     assert_eq!(viridis(f64::NAN), palette::MISSING);
     // Luminance increases along the map (perceptually ordered).

@@ -1,6 +1,6 @@
 //! Losses and training on the seed's problem.
 use ndarray::Array2;
-use score_sde::experiment::ve_seed::{self, VeSeedConfig};
+use score_sde::book::experiment::ve_seed::{self, VeSeedConfig};
 use score_sde::loss::{dsm_batch, dsm_loss_and_grad, smld_loss_and_grad, Weighting};
 use score_sde::mixture::GaussianMixture;
 use score_sde::nn::{Activation, Mlp};

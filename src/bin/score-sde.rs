@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use score_sde::experiment::ve_seed::{self, Prior, VeSeedConfig};
+use score_sde::book::experiment::ve_seed::{self, Prior, VeSeedConfig};
 use score_sde::loss::Weighting;
 use score_sde::nn::weights_io;
 use score_sde::progress;
@@ -169,7 +169,7 @@ fn dispatch(cmd: Command) -> Result<()> {
         } => sample(&weights, &sde, paths, time_points, seed),
         Command::BookAssets { out } => {
             let t = std::time::Instant::now();
-            score_sde::figures::write_all(&out, Some(progress::bar(0, "book")))?;
+            score_sde::book::figures::write_all(&out, Some(progress::bar(0, "book")))?;
             println!(
                 "book assets written to {} in {:.1} s",
                 out.display(),
@@ -209,10 +209,10 @@ fn run(config: &VeSeedConfig, out: &Path) -> Result<()> {
         &serde_json::to_string_pretty(&result.report)?,
     )?;
     weights_io::save(&result.training.net, out.join("weights.safetensors"))?;
-    score_sde::figures::ve_seed::write_figures(
+    score_sde::book::figures::ve_seed::write_figures(
         &result,
         None,
-        score_sde::figures::ve_seed::Out {
+        score_sde::book::figures::ve_seed::Out {
             dir: &out.join("figures"),
             png: true,
         },
@@ -277,5 +277,5 @@ fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64
 }
 
 fn bench(quick: bool) -> Result<()> {
-    score_sde::bench::print_bench(quick)
+    score_sde::book::bench::print_bench(quick)
 }

@@ -6,12 +6,12 @@ use std::path::Path;
 use ndarray::Array2;
 
 use super::{create_dir, write_numbers, write_text};
-use crate::error::Result;
-use crate::experiment::ddpm_seed::{
+use crate::book::experiment::ddpm_seed::{
     self, eps_curves, x_grid, DdpmSeedConfig, DdpmSeedReport, LadderRow, Moments,
 };
-use crate::experiment::ve_seed::SampleQuality;
-use crate::plot::{Chart, Figure};
+use crate::book::experiment::ve_seed::SampleQuality;
+use crate::book::plot::{Chart, Figure};
+use crate::error::Result;
 use crate::progress::ProgressBar;
 
 const SIZE: (u32, u32) = (900, 560);

@@ -13,9 +13,9 @@ use std::time::Instant;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
+use crate::book::experiment::ve_seed::VeSeedConfig;
 use crate::ddpm::schedule::VarianceSchedule;
 use crate::error::Result;
-use crate::experiment::ve_seed::VeSeedConfig;
 use crate::fast::{DsmBuffers, Float, FusedTrainer, ResidualLoss};
 use crate::loss::{dsm_batch, dsm_loss_and_grad};
 use crate::mixture::GaussianMixture;

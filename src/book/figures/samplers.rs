@@ -14,13 +14,13 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 
 use super::{create_dir, write_numbers, write_text};
+use crate::book::experiment::smld_seed::{self, level_density, SmldSeedConfig, SmldSeedRun};
+use crate::book::experiment::ve_seed::{column, SampleQuality};
+use crate::book::plot::{Chart, Figure};
 use crate::divergence::Probe;
 use crate::error::{Error, Result};
-use crate::experiment::smld_seed::{self, level_density, SmldSeedConfig, SmldSeedRun};
-use crate::experiment::ve_seed::{column, SampleQuality};
 use crate::likelihood::{flow_log_likelihood, DivergenceMethod};
 use crate::mixture::GaussianMixture;
-use crate::plot::{Chart, Figure};
 use crate::quadrature::linspace;
 use crate::rng::seeded;
 use crate::sampling::{

@@ -6,13 +6,13 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use crate::book::experiment::ve_seed::SampleQuality;
 use crate::ddpm::{
     ancestral_sample, ancestral_sample_path, seed_forward_chain, simple_loss, simulate_chain,
     train_eps_net, variational_bound, BoundTerms, EpsModel, EpsNet, MixtureEpsOracle,
     ReverseVariance, StepFeature, VarianceSchedule,
 };
 use crate::error::{Error, Result};
-use crate::experiment::ve_seed::SampleQuality;
 use crate::metrics::{sampling_noise, SamplingNoise};
 use crate::mixture::GaussianMixture;
 use crate::progress::ProgressBar;

@@ -1,6 +1,6 @@
 //! Small helpers for the evcxr notebooks in `notebooks/`, so that a notebook cell stays a
 //! few lines: exact forward paths of a linear SDE and per-sample paths for
-//! [`Chart::paths`](crate::plot::Chart::paths).
+//! [`Chart::paths`](crate::book::plot::Chart::paths).
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
@@ -54,7 +54,7 @@ pub fn forward_paths(
 
 /// Coordinate `dim` of a list of states `[n, d]` (one per time) regrouped per sample:
 /// `result[i][j]` is sample `i` at time `j`, the layout of
-/// [`Chart::paths`](crate::plot::Chart::paths).
+/// [`Chart::paths`](crate::book::plot::Chart::paths).
 pub fn per_sample(states: &[Array2<f64>], dim: usize) -> Result<Vec<Vec<f64>>> {
     let Some(first) = states.first() else {
         return Ok(Vec::new());

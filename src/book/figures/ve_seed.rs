@@ -5,12 +5,12 @@ use std::path::Path;
 use ndarray::Array2;
 
 use super::{create_dir, write_numbers, write_text};
-use crate::error::Result;
-use crate::experiment::ve_seed::{
+use crate::book::experiment::ve_seed::{
     self, column, recovered_density, x_grid, VeSeedConfig, VeSeedReport,
 };
+use crate::book::plot::{Chart, Figure, Heatmap};
+use crate::error::Result;
 use crate::mixture::GaussianMixture;
-use crate::plot::{Chart, Figure, Heatmap};
 use crate::progress::ProgressBar;
 use crate::quadrature::linspace;
 use crate::score::{NetScore, ScoreFn};

@@ -6,8 +6,8 @@
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
+use crate::book::experiment::ve_seed::SampleQuality;
 use crate::error::Result;
-use crate::experiment::ve_seed::SampleQuality;
 use crate::loss::smld_loss_and_grad;
 use crate::mixture::GaussianMixture;
 use crate::nn::{Activation, Mlp};

@@ -3,7 +3,7 @@
 //! string, or inline in an evcxr notebook.
 //!
 //! ```no_run
-//! use score_sde::plot::Chart;
+//! use score_sde::book::plot::Chart;
 //! let xs: Vec<f64> = (0..100).map(|i| i as f64 / 10.0).collect();
 //! let ys: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
 //! Chart::new("A sine").x_label("x").y_label("sin x").line("sin", xs, ys).save("target/sine")?;
