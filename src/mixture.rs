@@ -11,6 +11,8 @@ use rand_distr::StandardNormal;
 use crate::error::{all_finite, Error, Result};
 use crate::sde::LinearSde;
 
+mod jacobian;
+
 /// A mixture of `k` Gaussians in `d` dimensions with diagonal covariances.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GaussianMixture {

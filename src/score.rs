@@ -71,14 +71,14 @@ impl ScoreFn for ExactScore<'_> {
         self.p0.diffused(self.sde, t)?.score(x)
     }
 
-    /// Exact, by forward mode ([`crate::divergence::mixture_score_jvp`]).
+    /// Exact, by forward mode ([`GaussianMixture::score_jvp`]).
     fn jvp(&self, t: f64, x: ArrayView2<f64>, v: ArrayView2<f64>) -> Result<Array2<f64>> {
-        crate::divergence::mixture_score_jvp(&self.p0.diffused(self.sde, t)?, x, v)
+        self.p0.diffused(self.sde, t)?.score_jvp(x, v)
     }
 
-    /// Exact, by `d` forward-mode passes ([`crate::divergence::mixture_score_divergence`]).
+    /// Exact, by `d` forward-mode passes ([`GaussianMixture::score_divergence`]).
     fn divergence(&self, t: f64, x: ArrayView2<f64>) -> Result<Array1<f64>> {
-        crate::divergence::mixture_score_divergence(&self.p0.diffused(self.sde, t)?, x)
+        self.p0.diffused(self.sde, t)?.score_divergence(x)
     }
 }
 

@@ -7,6 +7,9 @@
 //! tolerances a few orders of magnitude above f64 rounding.
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
+mod common;
+use common::{linear_model, mean_se, seed_schedule, var_se};
+
 use ndarray::{array, Array1, Array2, ArrayView2};
 use score_sde::ddpm::*;
 use score_sde::rng::seeded;
@@ -18,31 +21,12 @@ type DynEps<'a> = &'a dyn Fn(ArrayView2<f64>, usize) -> score_sde::Result<Array2
 
 const TWO_PI: f64 = 2.0 * std::f64::consts::PI;
 
-fn seed_schedule() -> VarianceSchedule {
-    VarianceSchedule::linear(0.02, 0.4, 40).unwrap()
-}
-
 fn ho_schedule() -> VarianceSchedule {
     VarianceSchedule::linear(1e-4, 0.02, 1000).unwrap()
 }
 
 fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
-}
-
-/// Sample mean and its standard error.
-fn mean_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (v / n).sqrt())
-}
-
-/// Sample variance and its standard error sqrt(Var[(x - m)^2] / n).
-fn var_se(xs: &[f64]) -> (f64, f64) {
-    let (m, _) = mean_se(xs);
-    let sq: Vec<f64> = xs.iter().map(|x| (x - m).powi(2)).collect();
-    mean_se(&sq)
 }
 
 /// Fraction of `xs` at most `t`, with its binomial standard error.
@@ -480,16 +464,6 @@ fn gaussian_kl_matches_quadrature() {
         gaussian_kl_diag(m1.view(), vq.view(), m2.view(), vq.view()),
         Err(Error::ShapeMismatch { .. })
     ));
-}
-
-/// A fixed, deliberately imperfect linear noise model eps_theta(x, k) = c_k x + 0.1.
-fn linear_model(
-    s: &VarianceSchedule,
-) -> impl Fn(ArrayView2<f64>, usize) -> score_sde::Result<Array2<f64>> + '_ {
-    move |x: ArrayView2<f64>, k: usize| {
-        let c = 0.8 * s.one_minus_alpha_bar(k)?.sqrt();
-        Ok(x.mapv(|v| c * v + 0.1))
-    }
 }
 
 #[test]

@@ -10,8 +10,11 @@
 //! next to each call.
 #![allow(clippy::needless_range_loop)] // index loops mirror the formulas
 
+mod common;
+use common::{em_moments, linear_model, mean_se, seed_schedule, var_se};
+
 use autodiff::{Float, F1};
-use ndarray::{array, Array1, Array2, ArrayView2};
+use ndarray::{array, Array1, Array2};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use score_sde::ddpm::{
@@ -38,23 +41,6 @@ const TWO_PI: f64 = 2.0 * std::f64::consts::PI;
 /// `ln N(x; m, v)`, written out (the independent reference for the library's densities).
 fn ln_normal(x: f64, m: f64, v: f64) -> f64 {
     -0.5 * (TWO_PI * v).ln() - 0.5 * (x - m).powi(2) / v
-}
-
-/// Sample mean and its standard error.
-fn mean_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (v / n).sqrt())
-}
-
-/// Sample variance and its standard error `sqrt((m4 - v^2) / n)`.
-fn var_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    let m4 = xs.iter().map(|x| (x - m).powi(4)).sum::<f64>() / n;
-    (v, ((m4 - v * v) / n).sqrt())
 }
 
 /// Asserts `|got - want| <= tol`, with a readable message.
@@ -103,20 +89,6 @@ fn em_endpoints(
     x
 }
 
-/// Exact mean and variance of the Euler-Maruyama recursion (its discretisation bias is
-/// then known): `m <- (1 + f dt) m`, `v <- (1 + f dt)^2 v + g^2 dt`.
-fn em_moments(sde: &dyn LinearSde, x0: f64, t: f64, steps: usize) -> (f64, f64) {
-    let dt = t / steps as f64;
-    let (mut m, mut v) = (x0, 0.0);
-    for k in 0..steps {
-        let s = k as f64 * dt;
-        let a = 1.0 + sde.drift_coef(s) * dt;
-        m *= a;
-        v = a * a * v + sde.diffusion(s).powi(2) * dt;
-    }
-    (m, v)
-}
-
 /// `ln N(x; mean, cov)` of a full Gaussian vector by Cholesky, from first principles.
 fn joint_log_pdf(x: &[f64], mean: &[f64], cov: &Array2<f64>) -> f64 {
     let n = x.len();
@@ -140,21 +112,6 @@ fn joint_log_pdf(x: &[f64], mean: &[f64], cov: &Array2<f64>) -> f64 {
     }
     let logdet: f64 = (0..n).map(|i| l[[i, i]].ln()).sum();
     -0.5 * y.iter().map(|v| v * v).sum::<f64>() - logdet - 0.5 * n as f64 * TWO_PI.ln()
-}
-
-fn seed_schedule() -> VarianceSchedule {
-    VarianceSchedule::linear(0.02, 0.4, 40).unwrap()
-}
-
-/// A fixed, deliberately imperfect linear noise model `eps_theta(x, k) = c_k x + 0.1`,
-/// `c_k = 0.8 sqrt(1 - alpha_bar_k)`.
-fn linear_model(
-    s: &VarianceSchedule,
-) -> impl Fn(ArrayView2<f64>, usize) -> score_sde::Result<Array2<f64>> + '_ {
-    move |x: ArrayView2<f64>, k: usize| {
-        let c = 0.8 * s.one_minus_alpha_bar(k)?.sqrt();
-        Ok(x.mapv(|v| c * v + 0.1))
-    }
 }
 
 fn col(v: &[f64]) -> Array2<f64> {

@@ -1,5 +1,8 @@
 //! The forward SDE three ways: closed forms, quadrature of the general formulas, and Monte
 //! Carlo of forward Euler-Maruyama paths; plus forward-mode checks of `g` and of the score.
+mod common;
+use common::em_moments;
+
 use autodiff::{Float, F1};
 use ndarray::{array, Array1, Array2};
 use rand::RngExt;
@@ -68,20 +71,6 @@ fn closed_forms_match_quadrature() {
             );
         }
     }
-}
-
-/// Exact moments of the Euler-Maruyama recursion for a linear SDE:
-/// m_{k+1} = (1 + f dt) m_k, v_{k+1} = (1 + f dt)^2 v_k + g^2 dt.
-fn em_moments(sde: &dyn LinearSde, x0: f64, t: f64, steps: usize) -> (f64, f64) {
-    let dt = t / steps as f64;
-    let (mut m, mut v) = (x0, 0.0);
-    for k in 0..steps {
-        let s = k as f64 * dt;
-        let a = 1.0 + sde.drift_coef(s) * dt;
-        m *= a;
-        v = a * a * v + sde.diffusion(s).powi(2) * dt;
-    }
-    (m, v)
 }
 
 /// Monte Carlo of forward EM paths agrees with the EM recursion's exact moments within
@@ -246,4 +235,75 @@ fn prior_sampling_and_density() {
     let lp = sde.prior_log_density(array![[0.0, 0.0]].view());
     let expect = -(2.0 * std::f64::consts::PI * v).ln();
     assert!((lp[0] - expect).abs() < 1e-12);
+}
+
+/// Every member of the reverse family `v_λ = f x - (1 + λ²)/2 g² ∇log p_t` with diffusion
+/// `λ g` has the marginals `p_t`: in forward time `∂_t p = -∂_x(v_λ p) - λ²/2 g² ∂_x² p`.
+/// Checked for a two-component 1-D mixture under VP and VE at `λ ∈ {0, 1/2, 1, 2}`, with
+/// `∂_t p` and the `x` derivatives by central differences of the exact `p_t` (step `h = 1e-4`,
+/// truncation ~h² |p'''| ≈ 1e-8, round-off ~1e-16/h² ≈ 1e-8); tolerance 1e-5 relative to the
+/// size of the terms. A coefficient `(1 + λ)/2` in place of `(1 + λ²)/2` is off by
+/// `|λ - λ²|/2 g² ∂_x² p`, thousands of times the tolerance at `λ = 2`.
+#[test]
+fn reverse_family_has_the_forward_marginals() {
+    let p0 = GaussianMixture::new_1d(&[0.3, 0.7], &[-1.0, 1.5], &[0.4, 0.6]).unwrap();
+    let sdes: Vec<Box<dyn LinearSde>> = vec![
+        Box::new(Vp::song()),
+        Box::new(Ve::new(Geometric::new(0.01, 5.0).unwrap(), 1.0).unwrap()),
+        Box::new(SubVp::song()),
+    ];
+    let h = 1e-4;
+    for sde in &sdes {
+        for &t in &[0.2, 0.6] {
+            let pdf = |t: f64, x: f64| {
+                p0.diffused(sde.as_ref(), t)
+                    .unwrap()
+                    .pdf(array![[x]].view())
+                    .unwrap()[0]
+            };
+            let flux = |lambda: f64, x: f64| {
+                let xs = array![[x]];
+                let s = p0
+                    .diffused(sde.as_ref(), t)
+                    .unwrap()
+                    .score(xs.view())
+                    .unwrap();
+                let v = sde
+                    .reverse_family_drift(t, xs.view(), s.view(), lambda)
+                    .unwrap()[[0, 0]];
+                v * pdf(t, x)
+            };
+            let g2 = sde.diffusion(t).powi(2);
+            for &x in &[-1.3, 0.2, 1.1, 2.4] {
+                let dp_dt = (pdf(t + h, x) - pdf(t - h, x)) / (2.0 * h);
+                let d2p = (pdf(t, x + h) - 2.0 * pdf(t, x) + pdf(t, x - h)) / (h * h);
+                let scale = dp_dt.abs() + g2 * d2p.abs() + 1e-3;
+                for &lambda in &[0.0, 0.5, 1.0, 2.0] {
+                    let dflux = (flux(lambda, x + h) - flux(lambda, x - h)) / (2.0 * h);
+                    let rhs = -dflux - 0.5 * lambda * lambda * g2 * d2p;
+                    assert!(
+                        (dp_dt - rhs).abs() <= 1e-5 * scale,
+                        "lambda {lambda}, t {t}, x {x}: dp/dt {dp_dt} vs {rhs}"
+                    );
+                }
+            }
+            let xs = array![[0.5]];
+            let s = array![[0.1]];
+            assert_eq!(
+                sde.reverse_drift(t, xs.view(), s.view()).unwrap(),
+                sde.reverse_family_drift(t, xs.view(), s.view(), 1.0)
+                    .unwrap()
+            );
+            assert_eq!(
+                sde.probability_flow_drift(t, xs.view(), s.view()).unwrap(),
+                sde.reverse_family_drift(t, xs.view(), s.view(), 0.0)
+                    .unwrap()
+            );
+            for bad in [-0.5, f64::NAN, f64::INFINITY] {
+                assert!(sde
+                    .reverse_family_drift(t, xs.view(), s.view(), bad)
+                    .is_err());
+            }
+        }
+    }
 }

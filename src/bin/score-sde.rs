@@ -246,8 +246,7 @@ fn run(config: &VeSeedConfig, out: &Path) -> Result<()> {
 }
 
 fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64) -> Result<()> {
-    let net = weights_io::load_matching(weights, &[2, 64, 64, 1])
-        .or_else(|_| weights_io::load(weights))?;
+    let net = weights_io::load(weights)?;
     if net.input_dim() != 2 || net.output_dim() != 1 {
         return Err(Error::WeightsFile(format!(
             "{}: a score network of a 1-D target has sizes [2, ..., 1], found {:?}",

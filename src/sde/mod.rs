@@ -109,34 +109,46 @@ pub trait LinearSde: Send + Sync {
 
     /// Drift of the reverse-time SDE (Anderson 1982), `f(t) x - g(t)^2 score`;
     /// the reverse process is `dX = [f X - g^2 ∇log p_t] dt + g dW̄` run from T down to 0.
+    /// The `λ = 1` member of [`reverse_family_drift`](Self::reverse_family_drift).
     fn reverse_drift(
         &self,
         t: f64,
         x: ArrayView2<f64>,
         score: ArrayView2<f64>,
     ) -> Result<Array2<f64>> {
-        self.drift_with_score(t, x, score, 1.0)
+        self.reverse_family_drift(t, x, score, 1.0)
     }
 
     /// Drift of the probability-flow ODE, `f(t) x - g(t)^2 score / 2` (Song et al. 2020, eq. 13).
+    /// The `λ = 0` member of [`reverse_family_drift`](Self::reverse_family_drift).
     fn probability_flow_drift(
         &self,
         t: f64,
         x: ArrayView2<f64>,
         score: ArrayView2<f64>,
     ) -> Result<Array2<f64>> {
-        self.drift_with_score(t, x, score, 0.5)
+        self.reverse_family_drift(t, x, score, 0.0)
     }
 
-    /// `f(t) x - c g(t)^2 score`, shared by the reverse SDE (c = 1) and the ODE (c = 1/2).
-    fn drift_with_score(
+    /// Drift `f(t) x - (1 + λ²)/2 g(t)^2 score` of the family of reverse-time processes with
+    /// diffusion `λ g(t)` that all have the marginals `p_t` (the reverse-SDE chapter): `λ = 1`
+    /// is Anderson's reverse SDE, `λ = 0` the probability-flow ODE. Errors on a negative or
+    /// non-finite `λ` and on a score whose shape differs from `x`.
+    fn reverse_family_drift(
         &self,
         t: f64,
         x: ArrayView2<f64>,
         score: ArrayView2<f64>,
-        c: f64,
+        lambda: f64,
     ) -> Result<Array2<f64>> {
+        if !(lambda.is_finite() && lambda >= 0.0) {
+            return Err(Error::param(
+                "lambda",
+                format!("must be finite and >= 0, got {lambda}"),
+            ));
+        }
         check_same("drift: score", x.dim(), score.dim())?;
+        let c = 0.5 * (1.0 + lambda * lambda);
         let (f, g2) = (self.drift_coef(t), self.diffusion(t).powi(2));
         Ok(Zip::from(&x)
             .and(&score)
