@@ -11,6 +11,29 @@ use std::path::{Path, PathBuf};
 
 const MAX_LINES: usize = 600;
 
+/// The top-level modules in dependency order (ARCHITECTURE.md): each uses only modules before it.
+const ORDER: &[&str] = &[
+    "error",
+    "rng",
+    "progress",
+    "quadrature",
+    "sde",
+    "mixture",
+    "tape",
+    "nn",
+    "loss",
+    "fast",
+    "score",
+    "divergence",
+    "metrics",
+    "train",
+    "ode",
+    "sampling",
+    "likelihood",
+    "ddpm",
+    "book",
+];
+
 /// Files allowed past [`MAX_LINES`], with the reason.
 const LONG_FILES: &[(&str, &str)] = &[];
 
@@ -215,6 +238,28 @@ fn module_graph_has_no_circle() {
         checked > 40,
         "only {checked} edges found: the path parser is broken"
     );
+}
+
+#[test]
+fn top_level_modules_follow_the_stated_order() {
+    let srcs = sources();
+    let modules: BTreeSet<Vec<String>> = srcs.iter().map(|s| s.module.clone()).collect();
+    let top: BTreeSet<&str> = srcs
+        .iter()
+        .filter_map(|s| s.module.first().map(String::as_str))
+        .collect();
+    let listed: BTreeSet<&str> = ORDER.iter().copied().collect();
+    assert_eq!(top, listed, "ORDER must list every top-level module");
+    let rank = |m: &str| ORDER.iter().position(|o| *o == m).unwrap();
+    let mut wrong = Vec::new();
+    for (from, tos) in graph_of(&srcs, &modules, &[]) {
+        for to in tos {
+            if rank(&to) >= rank(&from) {
+                wrong.push(format!("{from} -> {to}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "edges against ORDER: {wrong:?}");
 }
 
 #[test]
