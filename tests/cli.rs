@@ -30,24 +30,83 @@ fn run_writes_metrics_and_loadable_weights() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A table of hostile arguments: huge, negative, NaN, infinite, empty, unknown, missing files,
+/// corrupt, truncated and empty weights, weights of another shape. Each must exit non-zero with
+/// exactly one line on stderr that starts with `error:`, no panic, and write nothing.
 #[test]
-fn bad_input_gives_one_line_and_nonzero_exit() {
-    let bad =
-        std::env::temp_dir().join(format!("score-sde-bad-{}.safetensors", std::process::id()));
-    std::fs::write(&bad, b"not a safetensors file at all").unwrap();
-    for args in [
-        vec!["run", "--sde", "ve-geometric:-1:3"],
-        vec!["run", "--sde", "vp:0:20"],
-        vec!["run", "--sde", "warp-drive"],
-        vec!["run", "--steps", "0"],
-        vec!["sample", "--weights", bad.to_str().unwrap()],
+fn hostile_arguments_give_one_error_line_and_write_nothing() {
+    let tmp = std::env::temp_dir().join(format!("score-sde-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let file = |name: &str, bytes: &[u8]| {
+        let p = tmp.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let corrupt = file("corrupt.safetensors", b"not a safetensors file at all");
+    let empty = file("empty.safetensors", b"");
+    // A valid file of a network with 3 inputs (not a 1-D score network), and the same truncated.
+    let mut rng = score_sde::rng::seeded(1);
+    let other =
+        score_sde::nn::Mlp::new(&[3, 8, 1], score_sde::nn::Activation::Relu, &mut rng).unwrap();
+    let other_path = tmp.join("other.safetensors");
+    score_sde::nn::weights_io::save(&other, &other_path).unwrap();
+    let bytes = std::fs::read(&other_path).unwrap();
+    let truncated = file("truncated.safetensors", &bytes[..bytes.len() / 2]);
+    let other_path = other_path.to_str().unwrap().to_string();
+    let out = tmp.join("never-written");
+    let o = out.to_str().unwrap();
+    let huge = "18446744073709551615";
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["run", "--out", o, "--steps", huge],
+        vec!["run", "--out", o, "--steps", "-1"],
+        vec!["run", "--out", o, "--steps", "0"],
+        vec!["run", "--out", o, "--steps", "NaN"],
+        vec!["run", "--out", o, "--steps", ""],
+        vec!["run", "--out", o, "--steps", "1e3"],
+        vec!["run", "--out", o, "--paths", "4611686018427387904"],
+        vec!["run", "--out", o, "--paths", "1"],
+        vec!["run", "--out", o, "--seed", "-3"],
+        vec!["run", "--out", o, "--sde", "ve-geometric:-1:3"],
+        vec!["run", "--out", o, "--sde", "ve-sqrt:nan"],
+        vec!["run", "--out", o, "--sde", "ve-sqrt:inf"],
+        vec!["run", "--out", o, "--sde", "ve-sqrt:-2"],
+        vec!["run", "--out", o, "--sde", "vp:0:20"],
+        vec!["run", "--out", o, "--sde", "vp:1:2:3"],
+        vec!["run", "--out", o, "--sde", "warp-drive"],
+        vec!["run", "--out", o, "--sde", ""],
+        vec!["run", "--out", o, "--prior", "uniform"],
+        vec!["run", "--out", o, "--weighting", "none"],
+        vec!["run", "--out", o, "--bogus"],
+        vec![
+            "sample",
+            "--paths",
+            "4611686018427387904",
+            "--weights",
+            &other_path,
+        ],
+        vec!["sample", "--paths", "1", "--weights", &other_path],
+        vec!["sample", "--paths", "0", "--weights", &other_path],
+        vec!["sample", "--time-points", "1", "--weights", &other_path],
+        vec!["sample", "--time-points", huge, "--weights", &other_path],
+        vec!["sample", "--weights", &corrupt],
+        vec!["sample", "--weights", &empty],
+        vec!["sample", "--weights", &truncated],
+        vec!["sample", "--weights", &other_path],
         vec!["sample", "--weights", "/nonexistent/w.safetensors"],
-        vec!["run", "--bogus"],
-    ] {
-        let (code, _, err) = cli(&args);
-        assert_ne!(code, 0, "{args:?}");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        vec!["sample", "--weights", tmp.to_str().unwrap()],
+        vec!["sample"],
+        vec!["sample", "--weights", &corrupt, "--sde", "vp:nan:1"],
+        vec!["warp"],
+        vec![],
+    ];
+    for args in &cases {
+        let (code, stdout, err) = cli(args);
+        assert_ne!(code, 0, "{args:?} exited 0: {stdout}");
+        let lines: Vec<&str> = err.trim().lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: not one line: {err}");
+        assert!(lines[0].starts_with("error:"), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
     }
-    std::fs::remove_file(&bad).ok();
+    std::fs::remove_dir_all(&tmp).ok();
 }

@@ -33,8 +33,8 @@ enum Command {
         /// Random seed (data, initialisation, training noise, sampling noise).
         #[arg(long, default_value_t = 12345)]
         seed: u64,
-        /// Adam steps.
-        #[arg(long, default_value_t = 2000)]
+        /// Adam steps (1 to 1,000,000).
+        #[arg(long, default_value_t = 2000, value_parser = bounded(1, MAX_STEPS))]
         steps: usize,
         /// SDE: ve-sqrt[:T], ve-geometric[:SMIN:SMAX], vp[:BMIN:BMAX], sub-vp[:BMIN:BMAX].
         #[arg(long, default_value = "ve-sqrt")]
@@ -45,8 +45,8 @@ enum Command {
         /// Loss weighting lambda(t).
         #[arg(long, value_enum, default_value_t = WeightingArg::Seed)]
         weighting: WeightingArg,
-        /// Reverse-SDE paths drawn (and plotted).
-        #[arg(long, default_value_t = 256)]
+        /// Reverse-SDE paths drawn (and plotted), 2 to 100,000.
+        #[arg(long, default_value_t = 256, value_parser = bounded(2, MAX_RUN_PATHS))]
         paths: usize,
         /// Output folder for metrics.json, weights.safetensors and figures.
         #[arg(long, default_value = "out/ve-seed")]
@@ -57,11 +57,14 @@ enum Command {
         /// A weights file written by `run`.
         #[arg(long)]
         weights: PathBuf,
+        /// SDE the network was trained for (as for `run`).
         #[arg(long, default_value = "ve-sqrt")]
         sde: String,
-        #[arg(long, default_value_t = 256)]
+        /// Reverse-SDE paths, 2 to 1,000,000 (two at least: the sample's std is reported).
+        #[arg(long, default_value_t = 256, value_parser = bounded(2, MAX_SAMPLE_PATHS))]
         paths: usize,
-        #[arg(long, default_value_t = 200)]
+        /// Points of the time grid, 2 to 10,000.
+        #[arg(long, default_value_t = 200, value_parser = bounded(2, MAX_TIME_POINTS))]
         time_points: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -78,6 +81,17 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+}
+
+const MAX_STEPS: u64 = 1_000_000;
+const MAX_RUN_PATHS: u64 = 100_000;
+const MAX_SAMPLE_PATHS: u64 = 1_000_000;
+const MAX_TIME_POINTS: u64 = 10_000;
+
+/// A `usize` argument in `lo..=hi`: clap rejects anything else (negative, huge, not a number)
+/// with one `error:` line and exit code 2, before any work or allocation.
+fn bounded(lo: u64, hi: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(lo..=hi)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,8 +129,13 @@ fn main() -> ExitCode {
                 print!("{e}");
                 return ExitCode::SUCCESS;
             }
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or("invalid arguments");
+            let text = e.to_string();
+            let first = match e.kind() {
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    "error: a command is needed: run, sample, book-assets or bench"
+                }
+                _ => text.lines().next().unwrap_or("error: invalid arguments"),
+            };
             eprintln!("{first} (see score-sde --help)");
             return ExitCode::from(2);
         }
@@ -196,14 +215,12 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 fn run(config: &VeSeedConfig, out: &Path) -> Result<()> {
-    if config.steps == 0 || config.n_paths == 0 {
-        return Err(Error::param("steps/paths", "must be >= 1"));
-    }
-    create_dir(out)?;
     let total = config.steps + (2 + 4) * (config.n_time_points - 1);
     let pb = progress::bar(total as u64, "ve-seed");
     let result = ve_seed::run(config, Some(pb.clone()))?;
     pb.finish_and_clear();
+    // Only a finished run writes: a failure leaves no folder behind.
+    create_dir(out)?;
     write(
         &out.join("metrics.json"),
         &serde_json::to_string_pretty(&result.report)?,
