@@ -300,3 +300,70 @@ fn samplers_reject_bad_input() {
             .is_err()
     );
 }
+
+/// One corrector step, replayed by hand from the same random stream: the step size is the
+/// signal-to-noise rule `ε = 2 α (r ||z|| / ||s||)^2` (norms averaged over rows) and the update
+/// `x + ε s + sqrt(2 ε) z`; agreement to 1e-12 relative. Dropping the factor 2 or `α`, or
+/// swapping the norms, moves `x` by order one.
+#[test]
+fn langevin_corrector_step_is_the_snr_rule() {
+    let score = |_t: f64, x: ArrayView2<f64>| Ok(x.mapv(|a| -a / 0.7 + 0.3));
+    let x0 = Array2::from_shape_fn((5, 2), |(i, j)| i as f64 * 0.4 - 1.0 + 0.25 * j as f64);
+    let (snr, alpha, t) = (0.3, 0.9, 0.5);
+    let corrector = LangevinCorrector { snr, n_steps: 1 };
+    let mut x = x0.clone();
+    let evals = corrector
+        .correct(&score, t, alpha, &mut x, &mut seeded(3))
+        .unwrap();
+    assert_eq!(evals, 1);
+    use rand_distr::{Distribution, StandardNormal};
+    let mut rng = seeded(3);
+    let z = Array2::from_shape_simple_fn(x0.dim(), || {
+        <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng)
+    });
+    let s = score(t, x0.view()).unwrap();
+    let norm = |a: &Array2<f64>| {
+        a.rows().into_iter().map(|r| r.dot(&r).sqrt()).sum::<f64>() / a.nrows() as f64
+    };
+    let eps = 2.0 * alpha * (snr * norm(&z) / norm(&s)).powi(2);
+    let want = &x0 + &(&s * eps) + &(&z * (2.0 * eps).sqrt());
+    for (g, w) in x.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{g} vs {w}");
+    }
+}
+
+/// Many corrector steps at a fixed time with the exact score of `N(0, v)` reach the chain's
+/// stationary law. With the snr rule the step is `ε = 2 r² v² / V` at stationary variance `V`
+/// (1-D: `E|z| = sqrt(2/π)`, `E|s| = sqrt(2V/π) / v`), and the unadjusted Langevin chain
+/// `x ← (1 - ε/v) x + sqrt(2ε) z` has `V = v / (1 - ε/(2v))`; together `V = v (1 + r²)`.
+/// r = 0.5, v = 2: V = 2.5. Without the factor 2 in ε, V = v (1 + r²/2) = 2.25; a corrector
+/// that does nothing keeps the starting variance 8. n = 40 000 paths: SE of the sample
+/// variance V sqrt(2/n) = 0.018; tolerance 5 SE = 0.09, while the two wrong answers are 14 and
+/// 300 SE away. 60 steps: the chain contracts by 1 - ε/v = 0.6 per step, 0.6^60 ≈ 5e-14.
+#[test]
+fn langevin_corrector_reaches_its_stationary_variance() {
+    let (v, r, n) = (2.0, 0.5, 40_000);
+    let score = move |_t: f64, x: ArrayView2<f64>| Ok(x.mapv(|a| -a / v));
+    let mut rng = seeded(11);
+    use rand_distr::{Distribution, StandardNormal};
+    let mut x = Array2::from_shape_simple_fn((n, 1), || {
+        (4.0 * v).sqrt() * <StandardNormal as Distribution<f64>>::sample(&StandardNormal, &mut rng)
+    });
+    let corrector = LangevinCorrector {
+        snr: r,
+        n_steps: 60,
+    };
+    corrector
+        .correct(&score, 0.5, 1.0, &mut x, &mut rng)
+        .unwrap();
+    let m = x.mean().unwrap();
+    let var = x.mapv(|a| (a - m).powi(2)).sum() / (n as f64 - 1.0);
+    let want = v * (1.0 + r * r);
+    let se = want * (2.0 / n as f64).sqrt();
+    assert!(
+        (var - want).abs() <= 5.0 * se,
+        "stationary variance {var}, want {want} ± {}",
+        5.0 * se
+    );
+    assert!(m.abs() <= 5.0 * (want / n as f64).sqrt(), "mean {m}");
+}

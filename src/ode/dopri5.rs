@@ -250,3 +250,103 @@ where
     };
     Ok((100.0 * h0).min(h1))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The tableau against the Runge-Kutta order conditions (Hairer, Nørsett and Wanner,
+    //! *Solving ODEs I*, Table II.2.2): the fifth-order weights satisfy all 17 conditions up to
+    //! order 5, the embedded weights the 8 up to order 4 and not all of order 5, so their
+    //! difference is a genuine estimate of the local error. A changed weight breaks at least
+    //! one condition by far more than the 1e-14 tolerance (every condition is a ratio of small
+    //! integers evaluated in f64).
+    use super::*;
+
+    fn a(i: usize, j: usize) -> f64 {
+        if j < 6 {
+            A[i][j]
+        } else {
+            0.0
+        }
+    }
+    fn ac(i: usize, p: i32) -> f64 {
+        (0..7).map(|j| a(i, j) * C[j].powi(p)).sum()
+    }
+    fn aac(i: usize) -> f64 {
+        (0..7).map(|j| a(i, j) * ac(j, 1)).sum()
+    }
+    fn aaac(i: usize) -> f64 {
+        (0..7).map(|j| a(i, j) * aac(j)).sum()
+    }
+    fn aacc(i: usize) -> f64 {
+        (0..7).map(|j| a(i, j) * ac(j, 2)).sum()
+    }
+    fn acac(i: usize) -> f64 {
+        (0..7).map(|j| a(i, j) * C[j] * ac(j, 1)).sum()
+    }
+
+    /// `(Σ_i b_i Φ_i(tree), 1/γ(tree))` for the trees up to `order`.
+    fn conditions(b: &[f64; 7], order: usize) -> Vec<(f64, f64)> {
+        let s = |f: &dyn Fn(usize) -> f64| (0..7).map(|i| b[i] * f(i)).sum::<f64>();
+        let mut out = vec![(s(&|_| 1.0), 1.0), (s(&|i| C[i]), 1.0 / 2.0)];
+        if order >= 3 {
+            out.push((s(&|i| C[i].powi(2)), 1.0 / 3.0));
+            out.push((s(&|i| ac(i, 1)), 1.0 / 6.0));
+        }
+        if order >= 4 {
+            out.push((s(&|i| C[i].powi(3)), 1.0 / 4.0));
+            out.push((s(&|i| C[i] * ac(i, 1)), 1.0 / 8.0));
+            out.push((s(&|i| ac(i, 2)), 1.0 / 12.0));
+            out.push((s(&aac), 1.0 / 24.0));
+        }
+        if order >= 5 {
+            out.push((s(&|i| C[i].powi(4)), 1.0 / 5.0));
+            out.push((s(&|i| C[i].powi(2) * ac(i, 1)), 1.0 / 10.0));
+            out.push((s(&|i| ac(i, 1).powi(2)), 1.0 / 20.0));
+            out.push((s(&|i| C[i] * ac(i, 2)), 1.0 / 15.0));
+            out.push((s(&|i| C[i] * aac(i)), 1.0 / 30.0));
+            out.push((s(&|i| ac(i, 3)), 1.0 / 20.0));
+            out.push((s(&acac), 1.0 / 40.0));
+            out.push((s(&aacc), 1.0 / 60.0));
+            out.push((s(&aaac), 1.0 / 120.0));
+        }
+        out
+    }
+
+    #[test]
+    fn stages_are_consistent() {
+        for i in 0..7 {
+            assert!((ac(i, 0) - C[i]).abs() < 1e-14, "row {i}: Σ_j a_ij != c_i");
+        }
+        for j in 0..6 {
+            assert_eq!(A[6][j], B5[j], "FSAL: the last row of A is B5");
+        }
+    }
+
+    #[test]
+    fn fifth_order_weights_meet_all_conditions_to_order_5() {
+        let c = conditions(&B5, 5);
+        assert_eq!(c.len(), 17);
+        for (k, (got, want)) in c.into_iter().enumerate() {
+            assert!(
+                (got - want).abs() < 1e-14,
+                "B5 condition {k}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn embedded_weights_have_order_exactly_4() {
+        let c = conditions(&B4, 5);
+        for (k, (got, want)) in c[..8].iter().enumerate() {
+            assert!(
+                (got - want).abs() < 1e-14,
+                "B4 condition {k}: {got} vs {want}"
+            );
+        }
+        let worst = c[8..]
+            .iter()
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0, f64::max);
+        assert!(worst > 1e-6, "B4 meets every order-5 condition ({worst})");
+    }
+}
