@@ -314,8 +314,8 @@ mod tests {
 
     #[test]
     fn stages_are_consistent() {
-        for i in 0..7 {
-            assert!((ac(i, 0) - C[i]).abs() < 1e-14, "row {i}: Σ_j a_ij != c_i");
+        for (i, c) in C.iter().enumerate() {
+            assert!((ac(i, 0) - c).abs() < 1e-14, "row {i}: Σ_j a_ij != c_i");
         }
         for j in 0..6 {
             assert_eq!(A[6][j], B5[j], "FSAL: the last row of A is B5");
