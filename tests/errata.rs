@@ -150,7 +150,7 @@ fn entry_01_sde_solution_moments() {
 #[test]
 fn entry_02_vp_variance_integral_and_ode() {
     let sde = Vp::song();
-    let b = sde.beta;
+    let b = sde.beta();
     for &t in &[0.1, 0.4, 0.75, 1.0] {
         let inner = |s: f64| integrate(|u| b.beta(u), s, t, 1e-12).unwrap();
         let q = integrate(|s| (-inner(s)).exp() * b.beta(s), 0.0, t, 1e-12).unwrap();
@@ -503,7 +503,7 @@ fn entry_12_continuous_loss_floor() {
 fn entry_13_vp_drift_sign() {
     let sde = Vp::song();
     for &t in &[0.0, 0.3, 0.9] {
-        let beta = sde.beta.beta(t);
+        let beta = sde.beta().beta(t);
         assert_eq!(sde.drift_coef(t), -0.5 * beta);
         let h = 1e-6;
         let t = t.max(h);
@@ -528,7 +528,7 @@ fn entry_13_vp_drift_sign() {
 #[test]
 fn entry_14_linear_rate_integral() {
     let sde = Vp::song();
-    let lb = sde.beta;
+    let lb = sde.beta();
     for &t in &[0.1, 0.5, 1.0] {
         let q = integrate(|s| lb.beta(s), 0.0, t, 1e-13).unwrap();
         assert_close(&format!("B({t})"), lb.integral(t), q, 1e-11);
@@ -536,7 +536,8 @@ fn entry_14_linear_rate_integral() {
         assert_close("zeta^2", sde.kernel_var(t), 1.0 - (-q).exp(), 1e-14);
     }
     let t: f64 = 0.5;
-    let seed_b = 2.0 * (t.powi(4) * (lb.beta_max - lb.beta_min) / 4.0 + t * lb.beta_min / 2.0);
+    let seed_b =
+        2.0 * (t.powi(4) * (lb.beta_max() - lb.beta_min()) / 4.0 + t * lb.beta_min() / 2.0);
     assert!((lb.integral(t) - seed_b).abs() > 1.0);
 }
 

@@ -9,12 +9,14 @@ use rand::RngExt;
 use rand_distr::StandardNormal;
 use score_sde::mixture::GaussianMixture;
 use score_sde::rng::seeded;
-use score_sde::sde::{GenericSde, Geometric, LinearBeta, LinearSde, SqrtT, SubVp, Ve, Vp};
+use score_sde::sde::{
+    GenericSde, Geometric, LinearBeta, LinearSde, NoiseScale, SqrtT, SubVp, Ve, Vp,
+};
 
 fn sdes() -> Vec<(Box<dyn LinearSde>, GenericSde)> {
     let lb = LinearBeta::song();
     let geo = Geometric::new(0.01, 1.0).unwrap();
-    let r = (geo.sigma_max / geo.sigma_min).ln();
+    let r = (geo.sigma_max() / geo.sigma_min()).ln();
     vec![
         (
             Box::new(Ve::seed()) as Box<dyn LinearSde>,
@@ -217,6 +219,40 @@ fn bad_input_is_a_typed_error() {
         .is_err());
     let msg = Geometric::new(-0.1, 1.0).unwrap_err().to_string();
     assert!(msg.contains("sigma_min"), "{msg}");
+    // A NaN or infinite time is an error, not a NaN score.
+    for t in [f64::NAN, f64::INFINITY] {
+        let e = Vp::song()
+            .conditional_score(
+                t,
+                Array2::zeros((1, 1)).view(),
+                Array2::zeros((1, 1)).view(),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains('t'), "{e}");
+    }
+    // GenericSde: a bad tolerance, a non-finite coefficient, and a variance integral that
+    // diverges (g^2 = 1/t near 0) are construction errors, not NaN later.
+    assert!(GenericSde::with_tol(|_| 0.0, |_| 1.0, 1.0, -1e-9).is_err());
+    assert!(GenericSde::with_tol(|_| 0.0, |_| 1.0, 1.0, f64::NAN).is_err());
+    assert!(GenericSde::new(|_| f64::NAN, |_| 1.0, 1.0).is_err());
+    assert!(GenericSde::new(|_| 0.0, |t: f64| 1.0 / t.sqrt(), 1.0).is_err());
+    let ok = GenericSde::with_tol(|_| -0.5, |_| 1.0, 1.0, 1e-9).unwrap();
+    assert_eq!(ok.tol(), 1e-9);
+    // A VE noise scale whose square dips between the old 65-point grid (a bump of width
+    // 1e-3 around t = 0.3) is rejected by the finer check.
+    struct Dip;
+    impl NoiseScale for Dip {
+        fn sigma<T: Float>(&self, t: T) -> T {
+            let c = T::from(0.3).unwrap();
+            let w = T::from(1e-3).unwrap();
+            let bump = (-((t - c) / w) * ((t - c) / w)).exp() * T::from(0.5).unwrap();
+            t + T::from(0.1).unwrap() + bump
+        }
+        fn label(&self) -> String {
+            "dip".into()
+        }
+    }
+    assert!(Ve::new(Dip, 1.0).is_err());
 }
 
 /// Prior sampling has the prior's variance (4.5 SE) and its log-density is the Gaussian's.

@@ -2,7 +2,7 @@
 //! formulas. It checks the closed forms of [`Ve`](super::Ve), [`Vp`](super::Vp) and
 //! [`SubVp`](super::SubVp).
 use super::{check_t_max, LinearSde};
-use crate::error::Result;
+use crate::error::{finite, positive, Result};
 use crate::quadrature::integrate;
 
 type Coef = Box<dyn Fn(f64) -> f64 + Send + Sync>;
@@ -13,27 +13,83 @@ pub struct GenericSde {
     g: Coef,
     t_max: f64,
     /// Absolute tolerance of the quadratures.
-    pub tol: f64,
+    tol: f64,
 }
 
+/// Times `T i / CHECK_POINTS` at which [`GenericSde::new`] runs the quadratures once.
+const CHECK_POINTS: usize = 16;
+
 impl GenericSde {
-    /// Errors on a non-positive `T`.
+    /// Errors on a non-positive `T`, on `f` or `g` not finite, or on a quadrature of `mu` or
+    /// `zeta^2` that fails (or is not finite) at any of 17 times in `[0, T]`, with the default
+    /// absolute tolerance 1e-11.
     pub fn new(
         f: impl Fn(f64) -> f64 + Send + Sync + 'static,
         g: impl Fn(f64) -> f64 + Send + Sync + 'static,
         t_max: f64,
     ) -> Result<Self> {
-        Ok(Self {
+        Self::with_tol(f, g, t_max, 1e-11)
+    }
+
+    /// As [`new`](Self::new), with the quadratures' absolute tolerance `tol > 0`.
+    pub fn with_tol(
+        f: impl Fn(f64) -> f64 + Send + Sync + 'static,
+        g: impl Fn(f64) -> f64 + Send + Sync + 'static,
+        t_max: f64,
+        tol: f64,
+    ) -> Result<Self> {
+        let sde = Self {
             f: Box::new(f),
             g: Box::new(g),
             t_max: check_t_max(t_max)?,
-            tol: 1e-11,
-        })
+            tol: positive(tol, "tol")?,
+        };
+        for i in 0..=CHECK_POINTS {
+            let t = sde.t_max * i as f64 / CHECK_POINTS as f64;
+            finite((sde.f)(t), "f(t)")?;
+            finite((sde.g)(t), "g(t)")?;
+            finite(sde.try_mean_factor(t)?, "mu(t)")?;
+            finite(sde.try_kernel_var(t)?, "zeta(t)^2")?;
+        }
+        Ok(sde)
+    }
+
+    /// The quadratures' absolute tolerance.
+    pub fn tol(&self) -> f64 {
+        self.tol
     }
 
     /// `F(t) = ∫_0^t f(s) ds`.
-    fn f_integral(&self, t: f64) -> f64 {
-        integrate(&self.f, 0.0, t, self.tol).unwrap_or(f64::NAN)
+    fn f_integral(&self, t: f64) -> Result<f64> {
+        integrate(&self.f, 0.0, t, self.tol)
+    }
+
+    /// `mu(t) = exp(∫_0^t f)`, or the quadrature's error.
+    pub fn try_mean_factor(&self, t: f64) -> Result<f64> {
+        Ok(self.f_integral(t)?.exp())
+    }
+
+    /// `zeta(t)^2 = ∫_0^t exp(2 (F(t) - F(s))) g(s)^2 ds` by nested quadrature, or the first
+    /// quadrature error (an inner failure is not hidden as NaN).
+    pub fn try_kernel_var(&self, t: f64) -> Result<f64> {
+        let ft = self.f_integral(t)?;
+        let inner_error = std::cell::Cell::new(None);
+        let v = integrate(
+            |s| match self.f_integral(s) {
+                Ok(fs) => (2.0 * (ft - fs)).exp() * (self.g)(s).powi(2),
+                Err(e) => {
+                    inner_error.set(Some(e));
+                    f64::NAN
+                }
+            },
+            0.0,
+            t,
+            self.tol,
+        );
+        match inner_error.into_inner() {
+            Some(e) => Err(e),
+            None => v,
+        }
     }
 }
 
@@ -50,19 +106,15 @@ impl LinearSde for GenericSde {
     fn diffusion(&self, t: f64) -> f64 {
         (self.g)(t)
     }
-    /// `mu(t) = exp(∫_0^t f)` by quadrature.
+    /// [`try_mean_factor`](GenericSde::try_mean_factor); the trait's value is infallible, so
+    /// a quadrature failure (which [`GenericSde::new`] rules out at 17 times of `[0, T]`)
+    /// shows as NaN, which every sampler and loss rejects as non-finite.
     fn mean_factor(&self, t: f64) -> f64 {
-        self.f_integral(t).exp()
+        self.try_mean_factor(t).unwrap_or(f64::NAN)
     }
-    /// `zeta(t)^2 = ∫_0^t exp(2 (F(t) - F(s))) g(s)^2 ds` by nested quadrature.
+    /// [`try_kernel_var`](GenericSde::try_kernel_var), NaN on a quadrature failure as for
+    /// `mean_factor`.
     fn kernel_var(&self, t: f64) -> f64 {
-        let ft = self.f_integral(t);
-        integrate(
-            |s| (2.0 * (ft - self.f_integral(s))).exp() * (self.g)(s).powi(2),
-            0.0,
-            t,
-            self.tol,
-        )
-        .unwrap_or(f64::NAN)
+        self.try_kernel_var(t).unwrap_or(f64::NAN)
     }
 }

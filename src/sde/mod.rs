@@ -78,8 +78,9 @@ pub trait LinearSde: Send + Sync {
         x0: ArrayView2<f64>,
     ) -> Result<Array2<f64>> {
         check_same("conditional_score: x0", x.dim(), x0.dim())?;
+        crate::error::finite(t, "t")?;
         let (m, v) = (self.mean_factor(t), self.kernel_var(t));
-        if v <= 0.0 {
+        if !(v > 0.0 && v.is_finite() && m.is_finite()) {
             return Err(Error::param(
                 "t",
                 format!("kernel variance is {v} at t = {t}: the score is undefined"),

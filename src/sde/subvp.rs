@@ -7,7 +7,7 @@ use crate::error::Result;
 /// The sub-VP SDE with a linear beta schedule on `[0, T]`.
 #[derive(Clone, Copy, Debug)]
 pub struct SubVp {
-    pub beta: LinearBeta,
+    beta: LinearBeta,
     t_max: f64,
 }
 
@@ -25,6 +25,11 @@ impl SubVp {
             beta: LinearBeta::song(),
             t_max: 1.0,
         }
+    }
+
+    /// The beta schedule.
+    pub fn beta(&self) -> LinearBeta {
+        self.beta
     }
 }
 

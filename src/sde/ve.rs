@@ -42,8 +42,8 @@ impl NoiseScale for SqrtT {
 /// Geometric noise scale `sigma(t) = sigma_min (sigma_max / sigma_min)^t` (Song et al. 2020; seed 001).
 #[derive(Clone, Copy, Debug)]
 pub struct Geometric {
-    pub sigma_min: f64,
-    pub sigma_max: f64,
+    sigma_min: f64,
+    sigma_max: f64,
 }
 
 impl Geometric {
@@ -62,6 +62,16 @@ impl Geometric {
             sigma_max,
         })
     }
+
+    /// `sigma_min = sigma(0)`.
+    pub fn sigma_min(&self) -> f64 {
+        self.sigma_min
+    }
+
+    /// `sigma_max = sigma(1)`.
+    pub fn sigma_max(&self) -> f64 {
+        self.sigma_max
+    }
 }
 
 impl NoiseScale for Geometric {
@@ -78,10 +88,13 @@ impl NoiseScale for Geometric {
     }
 }
 
+/// Grid intervals on which [`Ve::new`] checks `sigma >= 0` and `d sigma^2/dt >= 0`.
+const CHECK_POINTS: usize = 1024;
+
 /// The VE SDE for a noise scale `S` on `[0, T]`.
 #[derive(Clone, Debug)]
 pub struct Ve<S: NoiseScale> {
-    pub scale: S,
+    scale: S,
     t_max: f64,
 }
 
@@ -91,8 +104,8 @@ impl<S: NoiseScale> Ve<S> {
     pub fn new(scale: S, t_max: f64) -> Result<Self> {
         check_t_max(t_max)?;
         let sde = Self { scale, t_max };
-        for i in 0..=64 {
-            let t = t_max * i as f64 / 64.0;
+        for i in 0..=CHECK_POINTS {
+            let t = t_max * i as f64 / CHECK_POINTS as f64;
             let s = sde.sigma(t);
             if !(s.is_finite() && s >= 0.0) {
                 return Err(Error::param(
@@ -108,6 +121,11 @@ impl<S: NoiseScale> Ve<S> {
             }
         }
         Ok(sde)
+    }
+
+    /// The noise scale.
+    pub fn scale(&self) -> &S {
+        &self.scale
     }
 
     /// `sigma(t)`.
@@ -141,8 +159,10 @@ impl<S: NoiseScale> LinearSde for Ve<S> {
     fn drift_coef(&self, _t: f64) -> f64 {
         0.0
     }
+    /// `g = sqrt(d sigma^2/dt)`: NaN, not a silent 0, where the rate is negative (which
+    /// [`Ve::new`] rejects on a grid of 1025 times; the samplers' finiteness checks catch a NaN).
     fn diffusion(&self, t: f64) -> f64 {
-        self.sigma2_rate(t).max(0.0).sqrt()
+        self.sigma2_rate(t).sqrt()
     }
     fn mean_factor(&self, _t: f64) -> f64 {
         1.0

@@ -7,8 +7,8 @@ use crate::error::{positive, Error, Result};
 /// The linear schedule `beta(t) = beta_min + t (beta_max - beta_min)`.
 #[derive(Clone, Copy, Debug)]
 pub struct LinearBeta {
-    pub beta_min: f64,
-    pub beta_max: f64,
+    beta_min: f64,
+    beta_max: f64,
 }
 
 impl LinearBeta {
@@ -33,6 +33,16 @@ impl LinearBeta {
         }
     }
 
+    /// `beta_min` (validated by [`LinearBeta::new`]).
+    pub fn beta_min(&self) -> f64 {
+        self.beta_min
+    }
+
+    /// `beta_max` (validated by [`LinearBeta::new`]).
+    pub fn beta_max(&self) -> f64 {
+        self.beta_max
+    }
+
     /// `beta(t)`.
     pub fn beta(&self, t: f64) -> f64 {
         self.beta_min + t * (self.beta_max - self.beta_min)
@@ -47,7 +57,7 @@ impl LinearBeta {
 /// The VP SDE with a linear beta schedule on `[0, T]`.
 #[derive(Clone, Copy, Debug)]
 pub struct Vp {
-    pub beta: LinearBeta,
+    beta: LinearBeta,
     t_max: f64,
 }
 
@@ -65,6 +75,11 @@ impl Vp {
             beta: LinearBeta::song(),
             t_max: 1.0,
         }
+    }
+
+    /// The beta schedule.
+    pub fn beta(&self) -> LinearBeta {
+        self.beta
     }
 }
 
