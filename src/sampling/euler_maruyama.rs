@@ -78,6 +78,9 @@ pub fn reverse_euler_maruyama(
             let z: f64 = rng.sample(StandardNormal);
             *xi += -f * *xi * dt + g2dt * si + gsq * z;
         });
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(diverged(times[k - 1], n_t));
+        }
         if let Some(p) = paths.as_mut() {
             p.push(x.clone());
         }
@@ -94,4 +97,14 @@ pub fn reverse_euler_maruyama(
         samples: x,
         paths,
     })
+}
+
+/// The error of a reverse Euler-Maruyama run whose states overflowed at time `t`.
+fn diverged(t: f64, n_t: usize) -> Error {
+    Error::NonFinite {
+        what: format!(
+            "the reverse Euler-Maruyama states at t = {t}: the scheme diverged ({n_t} time \
+             points are too few for this SDE's f dt and g^2 dt, or the score overflowed)"
+        ),
+    }
 }

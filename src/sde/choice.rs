@@ -4,6 +4,11 @@ use serde::{Deserialize, Serialize};
 use super::{Geometric, LinearBeta, LinearSde, SqrtT, SubVp, Ve, Vp};
 use crate::error::{Error, Result};
 
+/// The largest `T` (VE sqrt), `sigma_max` (VE geometric) or `beta_max` (VP, sub-VP) that a
+/// [`SdeChoice`] accepts. The SDE types themselves take any finite value; the choice feeds
+/// experiments on data of order one, where a larger scale only produces overflowing losses.
+pub const MAX_SCALE: f64 = 1e6;
+
 /// One of the library's SDEs with its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -22,8 +27,25 @@ impl SdeChoice {
     /// The seed's SDE: VE, `sigma(t) = sqrt(t)`, `T = 1`.
     pub const SEED: SdeChoice = SdeChoice::VeSqrt { t_max: 1.0 };
 
-    /// Builds the SDE, validating its parameters.
+    /// Builds the SDE, validating its parameters: those of each SDE's constructor, and a
+    /// scale limit: `T`, `sigma_max` and `beta_max` at most [`MAX_SCALE`].
     pub fn build(&self) -> Result<Box<dyn LinearSde>> {
+        let (what, value) = match *self {
+            SdeChoice::VeSqrt { t_max } => ("T", t_max),
+            SdeChoice::VeGeometric { sigma_max, .. } => ("sigma_max", sigma_max),
+            SdeChoice::Vp { beta_max, .. } | SdeChoice::SubVp { beta_max, .. } => {
+                ("beta_max", beta_max)
+            }
+        };
+        if value > MAX_SCALE {
+            return Err(Error::param(
+                what,
+                format!(
+                    "{value:e} exceeds {MAX_SCALE:e}: the experiments train on data of order one \
+                     with t and the noise as network inputs, which f64 cannot resolve at that scale"
+                ),
+            ));
+        }
         Ok(match *self {
             SdeChoice::VeSqrt { t_max } => Box::new(Ve::new(SqrtT, t_max)?),
             SdeChoice::VeGeometric {

@@ -18,7 +18,7 @@ mod subvp;
 mod ve;
 mod vp;
 
-pub use choice::SdeChoice;
+pub use choice::{SdeChoice, MAX_SCALE};
 pub use generic::GenericSde;
 pub use subvp::SubVp;
 pub use ve::{Geometric, NoiseScale, SqrtT, Ve};
