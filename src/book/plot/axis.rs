@@ -73,11 +73,6 @@ impl TickFmt {
     }
 }
 
-/// Text width estimate in pixels: DejaVu digits are 0.64 em wide and an em is `size / 1.24`.
-pub(super) fn text_width(s: &str, size: f64) -> f64 {
-    s.chars().count() as f64 * size * 0.52
-}
-
 /// One axis: its visible range and whether it is logarithmic. Clipping happens in the
 /// transformed coordinate `u` (`log10 v` on a log axis).
 #[derive(Clone, Copy, Debug)]

@@ -11,14 +11,14 @@ use plotters::element::{Circle, Rectangle};
 use plotters::prelude::{DashedLineSeries, DrawingBackend, LineSeries};
 use plotters::style::{Color, RGBColor, ShapeStyle, BLACK, WHITE};
 
-use super::axis::{text_width, Axis, Extent, TickFmt};
+use super::axis::{Axis, Extent, TickFmt};
 use super::clip::{clip_polyline, inside};
 use super::color::palette;
 use super::figure::{Chart, Legend};
 use super::layer::{histogram_density, Layer, LayerKind};
 use super::legend::{add_legend_entry, legend_position};
 use super::render::plot_err;
-use super::style::{ensure_fonts, font, stroke, titled, Sizes};
+use super::style::{ensure_fonts, font, stroke, titled, widest, Sizes};
 use crate::error::Result;
 
 /// A layer ready to draw: its colour and, for histograms, the computed bars.
@@ -182,11 +182,7 @@ where
     let ny = ((h as f64 / (70.0 * sz.scale)) as usize).clamp(3, 8);
     let fx = TickFmt::new(&xc.key_points(nx), xa.log);
     let fy = TickFmt::new(&yc.key_points(ny), ya.log);
-    let y_tick_w = yc
-        .key_points(ny)
-        .iter()
-        .map(|&t| text_width(&fy.fmt(t), sz.tick))
-        .fold(0.0, f64::max);
+    let y_tick_w = widest(yc.key_points(ny).iter().map(|&t| fy.fmt(t)), sz.tick)?;
     let y_area = y_tick_w
         + 12.0
         + if chart.y_label.is_empty() {
@@ -248,7 +244,7 @@ where
 
     if n_legend > 0 && chart.legend != Legend::Off {
         let (pw, ph) = ctx.plotting_area().dim_in_pixel();
-        let pos = legend_position(chart, layers, &xa, &ya, (pw as f64, ph as f64), sz);
+        let pos = legend_position(chart, layers, &xa, &ya, (pw as f64, ph as f64), sz)?;
         ctx.configure_series_labels()
             .position(pos)
             .margin(sz.px(10.0))

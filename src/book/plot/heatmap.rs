@@ -9,11 +9,11 @@ use plotters::element::Rectangle;
 use plotters::prelude::DrawingBackend;
 use plotters::style::{Color, BLACK};
 
-use super::axis::{text_width, Extent, TickFmt};
+use super::axis::{Extent, TickFmt};
 use super::color::{palette, viridis};
 use super::figure::Heatmap;
 use super::render::plot_err;
-use super::style::{ensure_fonts, font, stroke, titled, Sizes};
+use super::style::{ensure_fonts, font, stroke, titled, widest, Sizes};
 use crate::error::{Error, Result};
 
 /// Cell edges from strictly increasing centres (midpoints; half a step beyond the ends).
@@ -85,10 +85,7 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
     // Colour-bar ticks decide how wide its column must be.
     let bar_ticks = RangedCoordf64::from(vlo..vhi).key_points(6);
     let fbar = TickFmt::new(&bar_ticks, false);
-    let bar_tick_w = bar_ticks
-        .iter()
-        .map(|&t| text_width(&fbar.fmt(t), sz.tick))
-        .fold(0.0, f64::max);
+    let bar_tick_w = widest(bar_ticks.iter().map(|&t| fbar.fmt(t)), sz.tick)?;
     let bar_label_w = if hm.colorbar_label.is_empty() {
         0.0
     } else {
@@ -112,11 +109,7 @@ pub(super) fn draw_heatmap<DB: DrawingBackend>(
     let yc = RangedCoordf64::from(ey[0]..ey[ny]);
     let fx = TickFmt::new(&xc.key_points(nxl), false);
     let fy = TickFmt::new(&yc.key_points(nyl), false);
-    let y_tick_w = yc
-        .key_points(nyl)
-        .iter()
-        .map(|&t| text_width(&fy.fmt(t), sz.tick))
-        .fold(0.0, f64::max);
+    let y_tick_w = widest(yc.key_points(nyl).iter().map(|&t| fy.fmt(t)), sz.tick)?;
     let y_area = y_tick_w
         + 12.0
         + if hm.y_label.is_empty() {

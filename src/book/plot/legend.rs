@@ -6,12 +6,12 @@ use plotters::element::{Circle, EmptyElement, PathElement, Rectangle};
 use plotters::prelude::DrawingBackend;
 use plotters::style::Color;
 
-use super::axis::{text_width, Axis};
+use super::axis::Axis;
 use super::chart::{Ctx, Prepared};
 use super::figure::{Chart, Legend};
 use super::layer::LayerKind;
 use super::render::plot_err;
-use super::style::{stroke, Sizes};
+use super::style::{stroke, widest, Sizes};
 use crate::error::Result;
 
 /// Registers the legend entry of a layer: an empty series carrying its label and glyph.
@@ -77,7 +77,7 @@ pub(super) fn legend_position(
     ya: &Axis,
     plot: (f64, f64),
     sz: &Sizes,
-) -> SeriesLabelPosition {
+) -> Result<SeriesLabelPosition> {
     let corners = [
         SeriesLabelPosition::UpperRight,
         SeriesLabelPosition::UpperLeft,
@@ -92,7 +92,7 @@ pub(super) fn legend_position(
         Legend::Auto | Legend::Off => None,
     };
     if let Some(i) = fixed {
-        return corners[i].clone();
+        return Ok(corners[i].clone());
     }
     // Legend box size as a fraction of the plotting area.
     let labels: Vec<&str> = layers
@@ -100,10 +100,7 @@ pub(super) fn legend_position(
         .filter(|p| !p.layer.label.is_empty())
         .map(|p| p.layer.label.as_str())
         .collect();
-    let longest = labels
-        .iter()
-        .map(|l| text_width(l, sz.legend))
-        .fold(0.0, f64::max);
+    let longest = widest(&labels, sz.legend)?;
     let bw = ((longest + 34.0 * sz.scale + 30.0) / plot.0).min(0.9);
     let bh = ((labels.len() as f64 * sz.legend * 1.4 + 25.0) / plot.1).min(0.9);
     let boxes = [
@@ -174,5 +171,5 @@ pub(super) fn legend_position(
     let best = (0..4)
         .min_by(|&i, &j| score[i].total_cmp(&score[j]).then(i.cmp(&j)))
         .unwrap_or(0);
-    corners[best].clone()
+    Ok(corners[best].clone())
 }

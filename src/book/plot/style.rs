@@ -65,6 +65,15 @@ impl Sizes {
     }
 }
 
+/// Width in pixels of the widest of `texts` at font `size`, as plotters lays them out.
+pub(super) fn widest<S: AsRef<str>>(texts: impl IntoIterator<Item = S>, size: f64) -> Result<f64> {
+    let font = font(size);
+    texts.into_iter().try_fold(0.0, |w: f64, s| {
+        let (sw, _) = font.font.box_size(s.as_ref()).map_err(plot_err)?;
+        Ok(w.max(sw as f64))
+    })
+}
+
 pub(super) fn font(size: f64) -> TextStyle<'static> {
     TextStyle::from(("sans-serif", size).into_font())
 }
