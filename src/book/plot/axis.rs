@@ -185,3 +185,88 @@ impl Extent {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(ticks: &[f64], log: bool) -> Vec<String> {
+        let f = TickFmt::new(ticks, log);
+        ticks.iter().map(|&t| f.fmt(t)).collect()
+    }
+
+    #[test]
+    fn ticks_share_one_number_of_decimals() {
+        assert_eq!(
+            labels(&[0.0, 0.25, 0.5, 0.75, 1.0], false),
+            ["0.00", "0.25", "0.50", "0.75", "1.00"]
+        );
+        assert_eq!(labels(&[-10.0, 0.0, 10.0], false), ["-10", "0", "10"]);
+        // Float noise does not add decimals, and a near-zero tick is a plain zero.
+        assert_eq!(
+            labels(&[0.1, 0.2, 0.30000000000000004], false),
+            ["0.1", "0.2", "0.3"]
+        );
+        assert_eq!(labels(&[-0.5, -1e-17, 0.5], false), ["-0.5", "0.0", "0.5"]);
+    }
+
+    #[test]
+    fn tiny_and_huge_ticks_are_scientific() {
+        assert_eq!(labels(&[0.0, 1e-5, 2e-5], false), ["0", "1e-5", "2e-5"]);
+        assert_eq!(
+            labels(&[0.0, 1.5e-5, 3e-5], false),
+            ["0", "1.5e-5", "3.0e-5"]
+        );
+        assert_eq!(labels(&[2e5, 4e5], false), ["2e5", "4e5"]);
+        // A log axis prints each value on its own.
+        assert_eq!(
+            labels(&[3e-4, 0.001, 1.0, 50.0, 1e5], true),
+            ["3e-4", "0.001", "1", "50", "1e5"]
+        );
+    }
+
+    #[test]
+    fn ranges_pad_the_data_or_check_the_fixed_one() {
+        let a = Axis::build(None, Some((0.0, 10.0)), false, false, "x").unwrap();
+        assert_eq!((a.lo, a.hi), (-0.5, 10.5));
+        // A histogram's density axis starts at 0.
+        let a = Axis::build(None, Some((0.2, 10.0)), false, true, "y").unwrap();
+        assert_eq!(a.lo, 0.0);
+        // A single value gets a visible range around it; no data gives the unit range.
+        let a = Axis::build(None, Some((3.0, 3.0)), false, false, "x").unwrap();
+        assert!(a.lo < 3.0 && a.hi > 3.0);
+        let a = Axis::build(None, None, false, false, "x").unwrap();
+        assert_eq!((a.lo, a.hi), (0.0, 1.0));
+        // Log padding is multiplicative, so the range stays positive.
+        let a = Axis::build(None, Some((1.0, 100.0)), true, false, "x").unwrap();
+        assert!(a.lo > 0.0 && a.lo < 1.0 && a.hi > 100.0);
+        for (fixed, log) in [
+            ((1.0, 1.0), false),
+            ((f64::NAN, 1.0), false),
+            ((0.0, 1.0), true),
+        ] {
+            assert!(matches!(
+                Axis::build(Some(fixed), None, log, false, "x_range"),
+                Err(Error::InvalidParameter { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn log_axis_skips_non_positive_values() {
+        let a = Axis {
+            lo: 1.0,
+            hi: 100.0,
+            log: true,
+        };
+        assert_eq!(a.fwd(10.0), Some(1.0));
+        assert_eq!(a.fwd(0.0), None);
+        assert_eq!(a.norm(10.0), Some(0.5));
+        assert_eq!(a.clamp_u(-1.0), 0.0);
+        let mut e = Extent::default();
+        for v in [-1.0, 0.0, 5.0, f64::NAN, 2.0] {
+            e.add(true, v);
+        }
+        assert_eq!(e.0, Some((2.0, 5.0)));
+    }
+}

@@ -28,7 +28,7 @@ pub(super) struct Prepared<'a> {
     pub(super) bars: Option<(Vec<f64>, Vec<f64>)>,
 }
 
-fn prepare(chart: &Chart) -> Vec<Prepared<'_>> {
+pub(super) fn prepare(chart: &Chart) -> Vec<Prepared<'_>> {
     let mut next = 0;
     chart
         .layers
@@ -56,7 +56,7 @@ fn prepare(chart: &Chart) -> Vec<Prepared<'_>> {
         .collect()
 }
 
-fn axes(chart: &Chart, layers: &[Prepared]) -> Result<(Axis, Axis)> {
+pub(super) fn axes(chart: &Chart, layers: &[Prepared]) -> Result<(Axis, Axis)> {
     let (lx, ly) = (chart.log_x, chart.log_y);
     let valid = |v: f64, log: bool| v.is_finite() && (!log || v > 0.0);
     let (mut ex, mut ey) = (Extent::default(), Extent::default());

@@ -173,3 +173,45 @@ pub(super) fn legend_position(
         .unwrap_or(0);
     Ok(corners[best].clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::chart::{axes, prepare};
+    use super::super::style::ensure_fonts;
+    use super::*;
+
+    fn corner(chart: &Chart) -> SeriesLabelPosition {
+        ensure_fonts().unwrap();
+        let layers = prepare(chart);
+        let (xa, ya) = axes(chart, &layers).unwrap();
+        let sz = Sizes::for_area(900, 560);
+        legend_position(chart, &layers, &xa, &ya, (790.0, 430.0), &sz).unwrap()
+    }
+
+    fn curve(f: impl Fn(f64) -> f64) -> Chart {
+        let xs: Vec<f64> = (0..=50).map(|i| i as f64 / 50.0).collect();
+        let ys: Vec<f64> = xs.iter().map(|&x| f(x)).collect();
+        Chart::new("").line("a fairly long legend label", xs, ys)
+    }
+
+    #[test]
+    fn auto_legend_takes_the_emptiest_corner() {
+        use SeriesLabelPosition::*;
+        assert_eq!(corner(&curve(|x| x * x)), UpperLeft);
+        assert_eq!(corner(&curve(|x| 1.0 - x * x)), UpperRight);
+        // Data along the top: lower corners, lower right first.
+        assert_eq!(corner(&curve(|_| 0.95).y_range(0.0, 1.0)), LowerRight);
+        assert_eq!(corner(&curve(|x| (x - 0.5).abs())), LowerRight);
+        // Tall bars on the right push the legend left, although no line is there.
+        let bars = Chart::new("")
+            .histogram("h", vec![0.8, 0.9, 0.95, 0.96, 0.97], 4, (0.75, 1.0))
+            .x_range(0.0, 1.0);
+        assert_eq!(corner(&bars), UpperLeft);
+        // A requested corner is kept whatever the data.
+        assert_eq!(
+            corner(&curve(|x| x * x).legend(Legend::UpperRight)),
+            UpperRight
+        );
+        assert_eq!(corner(&curve(|x| x).legend(Legend::LowerLeft)), LowerLeft);
+    }
+}
