@@ -151,6 +151,7 @@ impl Axis {
         let (lo, hi) = match (extent, log) {
             (None, false) => (0.0, 1.0),
             (None, true) => (1.0, 10.0),
+            (Some((a, b)), false) if a == b && floor0 && a > 0.0 => (0.0, 1.05 * b),
             (Some((a, b)), false) if a == b => {
                 let d = (a.abs() * 0.1).max(0.5);
                 (a - d, b + d)
@@ -232,6 +233,9 @@ mod tests {
         // A histogram's density axis starts at 0.
         let a = Axis::build(None, Some((0.2, 10.0)), false, true, "y").unwrap();
         assert_eq!(a.lo, 0.0);
+        // Even when every bar has the same height.
+        let a = Axis::build(None, Some((4.0, 4.0)), false, true, "y").unwrap();
+        assert_eq!((a.lo, a.hi), (0.0, 4.2));
         // A single value gets a visible range around it; no data gives the unit range.
         let a = Axis::build(None, Some((3.0, 3.0)), false, false, "x").unwrap();
         assert!(a.lo < 3.0 && a.hi > 3.0);
