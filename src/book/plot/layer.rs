@@ -1,9 +1,6 @@
 //! One thing drawn on a chart ([`Layer`]) and the density histogram behind histogram layers.
 use plotters::style::RGBColor;
 
-#[cfg(doc)]
-use super::palette;
-
 /// Most bins a histogram is drawn with (more are clamped to this).
 pub const MAX_BINS: usize = 100_000;
 
@@ -76,13 +73,15 @@ pub enum LayerKind {
     VLine(f64),
 }
 
-/// One thing drawn on a [`Chart`], with its legend label (empty: not in the legend) and style.
+/// One thing drawn on a [`Chart`](super::Chart), with its legend label (empty: not in the
+/// legend) and style.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layer {
     pub label: String,
     pub kind: LayerKind,
-    /// `None`: the next colour of [`palette::CATEGORICAL`] ([`palette::REFERENCE`] for
-    /// reference lines, which do not consume a palette colour).
+    /// `None`: the next colour of [`palette::CATEGORICAL`](super::palette::CATEGORICAL)
+    /// ([`palette::REFERENCE`](super::palette::REFERENCE) for reference lines, which do not
+    /// consume a palette colour).
     pub color: Option<RGBColor>,
     /// Dashed stroke (lines, paths and reference lines).
     pub dashed: bool,

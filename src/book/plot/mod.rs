@@ -20,21 +20,24 @@
 //!   an image smaller than [`MIN_SIZE`]) are reported as errors;
 //! - PNG text uses the DejaVu Sans font bundled by the `dejavu` crate (no system fonts needed).
 //!
-//! plotters draws everything: tick positions (`key_points`), log scales (`LogCoord`), the mesh
-//! and tick labels (through `x_label_formatter`), titles, series and the legend box
-//! (`configure_series_labels`). Ours, only where plotters falls short:
+//! plotters does the drawing: tick positions (`key_points`), log scales (`LogCoord`), the mesh
+//! and tick labels (through `x_label_formatter`), titles, series, the legend box
+//! (`configure_series_labels`) and text measurement (`FontDesc::box_size`, to size the label
+//! areas). Ours, only where plotters falls short:
 //! - clipping (`clip.rs`): plotters clamps each out-of-range point onto the edge of the
 //!   plotting area, so a line leaving a fixed range is drawn *along* the edge; we cut it there;
 //! - tick labels (`axis.rs`): plotters prints each tick on its own (`0.0`, `0.25`, `0.5`) and
-//!   never in scientific notation on a linear axis (`0.00001`, and `0.0` below that); ours
-//!   share one number of decimals per axis and switch to `1.5e-5` for tiny or huge values;
+//!   never in scientific notation on a linear axis (at most 5 decimals: `1e-6` prints as
+//!   `0.0`); ours share one number of decimals per axis and switch to `1.5e-5` for tiny or huge
+//!   values;
 //! - legend placement (`legend.rs`): plotters puts the legend in a fixed corner;
 //!   [`Legend::Auto`] picks the corner covering the least data;
 //! - heat maps (`heatmap.rs`) with their colour bar, which plotters does not have, and
 //!   [`viridis`] (plotters' `ViridisRGB`, behind its `colormaps` feature, has coarser anchors
 //!   and panics on NaN);
 //! - [`histogram_density`]: plotters' `Histogram` series counts into discrete buckets, with no
-//!   density normalisation, fixed range or log axis.
+//!   density normalisation, fixed range or log axis;
+//! - the evcxr display: plotters' `evcxr_figure` (feature `evcxr`) panics when drawing fails.
 mod axis;
 mod chart;
 mod clip;
