@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use score_sde::book::plot::{
-    histogram_density, palette, viridis, Chart, Figure, Heatmap, Layer, Legend,
+    histogram_density, palette, viridis, Chart, Figure, Heatmap, Layer, Legend, RGBColor,
 };
 use score_sde::ndarray::Array2;
 use score_sde::rand::RngExt;
@@ -210,8 +210,7 @@ fn heatmap_svg_has_cells_colorbar_and_grey_nan() {
         assert!(has_text(&svg, text), "missing {text:?}");
     }
     assert!(count(&svg, "<rect") >= 60 * 80 + 128);
-    let RgbHex(grey) = RgbHex::of(palette::MISSING);
-    assert!(svg.contains(&grey), "no grey NaN cell");
+    assert!(svg.contains(&hex(palette::MISSING)), "no grey NaN cell");
     // Ragged rows and shapes that do not fit are errors, not panics.
     let ragged = Heatmap::from_rows(
         "r",
@@ -230,13 +229,6 @@ fn heatmap_svg_has_cells_colorbar_and_grey_nan() {
         unsorted.to_svg_string((900, 560)),
         Err(Error::InvalidParameter { .. })
     ));
-}
-
-struct RgbHex(String);
-impl RgbHex {
-    fn of(c: score_sde::book::plot::RGBColor) -> Self {
-        RgbHex(format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2))
-    }
 }
 
 #[test]
@@ -264,8 +256,8 @@ fn grid_has_every_panel() {
 
 #[test]
 fn viridis_anchors_and_missing() {
-    assert_eq!(viridis(0.0), score_sde::book::plot::RGBColor(68, 1, 84));
-    assert_eq!(viridis(1.0), score_sde::book::plot::RGBColor(253, 231, 37));
+    assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+    assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
     assert_eq!(viridis(-3.0), viridis(0.0));
     assert_eq!(viridis(f64::NAN), palette::MISSING);
     // Luminance increases along the map (perceptually ordered).
@@ -503,20 +495,186 @@ fn auto_legend_avoids_the_data() {
     assert!(x > 450.0 && y < 280.0, "({x}, {y})");
 }
 
-/// Writes one PNG of each kind for a visual check (`$TMPDIR/score-sde-plot-tests/gallery`).
+const BLACK: RGBColor = RGBColor(0, 0, 0);
+
+/// `#RRGGBB`, as the SVG backend writes colours.
+fn hex(c: RGBColor) -> String {
+    format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+}
+
+/// The trimmed `<text>` contents with this `text-anchor` (`end`: y ticks, `start`: legend
+/// entries and colour-bar ticks, `middle`: titles, axis labels and x ticks).
+fn texts_anchored(svg: &str, anchor: &str) -> Vec<String> {
+    let key = format!("text-anchor=\"{anchor}\"");
+    svg.split("<text")
+        .skip(1)
+        .filter(|t| t[..t.find('>').unwrap()].contains(&key))
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_string())
+        })
+        .collect()
+}
+
+/// The points of every `<polyline>` stroked in `color`.
+fn polylines(svg: &str, color: RGBColor) -> Vec<Vec<(f64, f64)>> {
+    let key = format!("stroke=\"{}\"", hex(color));
+    svg.split("<polyline")
+        .skip(1)
+        .map(|p| &p[..p.find("/>").unwrap()])
+        .filter(|p| p.contains(&key))
+        .map(|p| {
+            let from = p.find("points=\"").unwrap() + 8;
+            p[from..from + p[from..].find('"').unwrap()]
+                .split_whitespace()
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Elements of kind `tag` (`"<rect"`, `"<circle"`) filled with `color`.
+fn filled(svg: &str, tag: &str, color: RGBColor) -> usize {
+    let key = format!("fill=\"{}\"", hex(color));
+    svg.split(tag)
+        .skip(1)
+        .filter(|e| e[..e.find("/>").unwrap()].contains(&key))
+        .count()
+}
+
+/// The plotting area `(left, right, top, bottom)` in pixels: the span of the two axis lines
+/// of a single chart (the longest black polylines).
+fn plot_box(svg: &str) -> (f64, f64, f64, f64) {
+    let lines = polylines(svg, BLACK);
+    let span = |vertical: bool| {
+        lines
+            .iter()
+            .filter(|l| l.len() == 2 && (l[0].0 == l[1].0) == vertical)
+            .max_by(|a, b| {
+                let len = |l: &&Vec<(f64, f64)>| (l[1].0 - l[0].0).abs() + (l[1].1 - l[0].1).abs();
+                len(a).total_cmp(&len(b))
+            })
+            .cloned()
+            .expect("no axis line")
+    };
+    let (x_axis, y_axis) = (span(false), span(true));
+    let (l, r) = (x_axis[0].0.min(x_axis[1].0), x_axis[0].0.max(x_axis[1].0));
+    let (t, b) = (y_axis[0].1.min(y_axis[1].1), y_axis[0].1.max(y_axis[1].1));
+    (l, r, t, b)
+}
+
+/// Decimals of a tick label (`"0.25"` -> 2, `"10"` -> 0).
+fn decimals(label: &str) -> usize {
+    label.split_once('.').map_or(0, |(_, d)| d.len())
+}
+
+fn assert_texts(svg: &str, expected: &[&str]) {
+    for text in expected {
+        assert!(has_text(svg, text), "missing {text:?}");
+    }
+}
+
+/// Writes one figure of each kind (SVG and PNG, `$TMPDIR/score-sde-plot-tests/gallery`) for a
+/// visual check, and checks in each SVG what a reader relies on: titles and legend labels,
+/// series colours in palette order, readable ticks, and data clipped to the plotting area.
 #[test]
 fn gallery() {
     let dir = out_dir("gallery");
-    sample_chart().save(dir.join("chart")).unwrap();
-    sample_paths().save(dir.join("paths")).unwrap();
-    sample_heatmap().save(dir.join("heatmap")).unwrap();
-    sample_grid().save(dir.join("grid")).unwrap();
+    let save = |name: &str, fig: Figure| {
+        let [svg, png] = fig.save(dir.join(name)).unwrap();
+        png_ok(&png);
+        std::fs::read_to_string(svg).unwrap()
+    };
+
+    // Layers take palette colours in order; the reference line is dark grey.
+    let svg = save("chart", sample_chart().into());
+    assert_texts(
+        &svg,
+        &[
+            "Density of x at t = 0",
+            "x",
+            "density p(x)",
+            "samples (n = 5000)",
+            "exact N(0, 1)",
+            "N(0, 1.5²)",
+            "mean",
+        ],
+    );
+    let (_, dens) = histogram_density(&normals(5000, 1), 40, Some((-4.0, 4.0)));
+    let bars = dens.iter().filter(|&&d| d > 0.0).count();
+    // One translucent rectangle per non-empty bin, plus the legend swatch.
+    assert_eq!(filled(&svg, "<rect", palette::BLUE), bars + 1);
+    let long = |c| polylines(&svg, c).iter().filter(|l| l.len() > 50).count();
+    assert_eq!(long(palette::ORANGE), 1, "the solid line is one polyline");
+    assert_eq!(
+        long(palette::GREEN),
+        0,
+        "the dashed line is drawn in dashes"
+    );
+    assert!(polylines(&svg, palette::GREEN).len() > 20);
+    // The vertical mean line in dashes at one x; its legend glyph is two short dashes.
+    let (dashes, glyph): (Vec<_>, Vec<_>) = polylines(&svg, palette::REFERENCE)
+        .into_iter()
+        .partition(|l| l.iter().all(|p| p.0 == l[0].0));
+    assert!(dashes.len() > 10 && dashes.iter().all(|d| d[0].0 == dashes[0][0].0));
+    assert_eq!(glyph.len(), 2);
+    // Every y tick has the same number of decimals.
+    let ticks = texts_anchored(&svg, "end");
+    assert_eq!(ticks, ["0.0", "0.1", "0.2", "0.3", "0.4"]);
+
+    // 40 translucent paths, no legend entry for them or the unlabelled reference line.
+    let svg = save("paths", sample_paths().into());
+    assert_texts(&svg, &["Brownian paths", "time t", "X_t"]);
+    let paths = svg.matches("opacity=\"0.35\" stroke=\"#1F77B4\"").count();
+    assert_eq!(paths, 40);
+    assert_eq!(texts_anchored(&svg, "start"), ["+2 sqrt(t)", "-2 sqrt(t)"]);
+    assert!(!polylines(&svg, palette::ORANGE).is_empty());
+    assert!(!polylines(&svg, palette::GREEN).is_empty());
+
+    // One cell per value, the NaN cell grey, the extremes at the ends of viridis.
+    let svg = save("heatmap", sample_heatmap().into());
+    assert_texts(&svg, &["Diffused density p_t(x)", "time t", "x", "p_t(x)"]);
+    assert_eq!(filled(&svg, "<rect", palette::MISSING), 1);
+    assert_eq!(filled(&svg, "<rect", viridis(1.0)), 1, "one maximal cell");
+    assert!(
+        filled(&svg, "<rect", viridis(0.0)) > 100,
+        "the far tails are minimal"
+    );
+    let bar_ticks = texts_anchored(&svg, "start");
+    assert!(bar_ticks.len() >= 3, "{bar_ticks:?}");
+    assert!(bar_ticks
+        .iter()
+        .all(|t| decimals(t) == decimals(&bar_ticks[0])));
+
+    let svg = save("grid", sample_grid());
+    assert_texts(
+        &svg,
+        &[
+            "Fit during training",
+            "step 0",
+            "step 250",
+            "step 500",
+            "step 1000",
+        ],
+    );
+    let models = polylines(&svg, palette::BLUE);
+    assert_eq!(models.iter().filter(|l| l.len() > 50).count(), 4);
+    assert_eq!(
+        texts_anchored(&svg, "start").len(),
+        8,
+        "model and target per panel"
+    );
+
+    // Log axes: ticks at powers of ten, every marker drawn.
     let xs: Vec<f64> = (0..=40).map(|i| 10f64.powf(i as f64 / 10.0)).collect();
     let ys: Vec<f64> = xs
         .iter()
         .map(|x| 3.0 / x + 1e-3 * normals(1, *x as u64)[0].abs())
         .collect();
-    Chart::new("Loss (log-log)")
+    let loglog = Chart::new("Loss (log-log)")
         .x_label("training step")
         .y_label("loss")
         .points("measured", xs.clone(), ys)
@@ -526,9 +684,49 @@ fn gallery() {
             xs.iter().map(|x| 3.0 / x).collect::<Vec<_>>(),
         )
         .log_x()
-        .log_y()
-        .save(dir.join("loglog"))
-        .unwrap();
+        .log_y();
+    let svg = save("loglog", loglog.into());
+    let x_ticks: Vec<String> = texts_anchored(&svg, "middle")
+        .into_iter()
+        .filter(|t| t.parse::<f64>().is_ok())
+        .collect();
+    assert_eq!(x_ticks, ["1", "10", "100", "1000", "10000"]);
+    assert_eq!(texts_anchored(&svg, "end"), ["0.001", "0.01", "0.1", "1"]);
+    assert_eq!(filled(&svg, "<circle", palette::BLUE), 41 + 1);
+
+    // Fixed ranges: the line is cut where it leaves the plotting area, not run along its
+    // edge, and markers outside are dropped.
+    let n = 400;
+    let xs: Vec<f64> = (0..=n)
+        .map(|i| 4.0 * std::f64::consts::PI * i as f64 / n as f64)
+        .collect();
+    let sin: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
+    let cos: Vec<f64> = xs.iter().step_by(8).map(|x| x.cos()).collect();
+    let marks: Vec<f64> = xs.iter().copied().step_by(8).collect();
+    let clipped = Chart::new("Clipped to |y| <= 0.5")
+        .line("sin x", xs.clone(), sin)
+        .points("cos x", marks, cos.clone())
+        .x_range(0.0, 4.0 * std::f64::consts::PI)
+        .y_range(-0.5, 0.5)
+        .legend(Legend::Off);
+    let svg = save("clipped", clipped.into());
+    let (l, r, t, b) = plot_box(&svg);
+    let pieces = polylines(&svg, palette::BLUE);
+    // sin x stays within ±0.5 around its 5 zeros in [0, 4π].
+    assert_eq!(pieces.len(), 5);
+    let on_edge = |y: f64| (y - t).abs() <= 1.0 || (y - b).abs() <= 1.0;
+    for piece in &pieces {
+        for &(x, y) in piece {
+            assert!(x >= l - 1.0 && x <= r + 1.0 && y >= t - 1.0 && y <= b + 1.0);
+        }
+        assert!(!piece.windows(2).any(|w| on_edge(w[0].1) && on_edge(w[1].1)));
+    }
+    for piece in &pieces[1..4] {
+        assert!(on_edge(piece[0].1) && on_edge(piece[piece.len() - 1].1));
+    }
+    let visible = cos.iter().filter(|c| c.abs() <= 0.5).count();
+    assert_eq!(filled(&svg, "<circle", palette::ORANGE), visible);
+
     let xs: Vec<f64> = (0..=50).map(|i| i as f64 / 10.0).collect();
     let rising = Chart::new("Rising data: legend moves left")
         .x_label("x")
@@ -546,19 +744,38 @@ fn gallery() {
                 .map(|(x, e)| x * x + e)
                 .collect::<Vec<_>>(),
         );
-    Figure::grid(
-        3,
-        [
-            Figure::from(sample_heatmap()),
-            rising.into(),
-            sample_paths().into(),
+    let svg = save(
+        "grid_mixed",
+        Figure::grid(
+            3,
+            [
+                Figure::from(sample_heatmap()),
+                rising.into(),
+                sample_paths().into(),
+            ],
+        ),
+    );
+    assert_texts(
+        &svg,
+        &[
+            "Diffused density p_t(x)",
+            "Rising data: legend moves left",
+            "Brownian paths",
+            "x²",
+            "x² + noise",
+            "+2 sqrt(t)",
         ],
-    )
-    .save(dir.join("grid_mixed"))
-    .unwrap();
-    Chart::new("An empty chart")
-        .x_label("x")
-        .y_label("y")
-        .save(dir.join("empty"))
-        .unwrap();
+    );
+
+    // No data: title, labels and the unit square's ticks, nothing coloured.
+    let svg = save(
+        "empty",
+        Chart::new("An empty chart")
+            .x_label("x")
+            .y_label("y")
+            .into(),
+    );
+    assert_texts(&svg, &["An empty chart", "x", "y", "0.0", "1.0"]);
+    assert_eq!(texts_anchored(&svg, "end").len(), 6);
+    assert!(palette::CATEGORICAL.iter().all(|&c| !svg.contains(&hex(c))));
 }
