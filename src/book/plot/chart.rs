@@ -1,7 +1,6 @@
 //! Drawing a [`Chart`]: layer colours, axis ranges, the mesh, then each layer clipped to the
 //! visible box, then the legend.
-use plotters::chart::{ChartBuilder, ChartContext};
-use plotters::coord::cartesian::Cartesian2d;
+use plotters::chart::ChartBuilder;
 use plotters::coord::combinators::{IntoLogRange, LogCoord};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
@@ -9,52 +8,17 @@ use plotters::coord::Shift;
 use plotters::drawing::DrawingArea;
 use plotters::element::{Circle, Rectangle};
 use plotters::prelude::{DashedLineSeries, DrawingBackend, LineSeries};
-use plotters::style::{Color, RGBColor, ShapeStyle, BLACK, WHITE};
+use plotters::style::{Color, ShapeStyle, BLACK, WHITE};
 
 use super::axis::{Axis, Extent, TickFmt};
 use super::clip::{clip_polyline, inside};
-use super::color::palette;
 use super::figure::{Chart, Legend};
-use super::layer::{histogram_density, Layer, LayerKind};
+use super::layer::LayerKind;
 use super::legend::{add_legend_entry, legend_position};
-use super::render::plot_err;
+use super::prepared::{prepare, Ctx, Prepared};
+use super::style::plot_err;
 use super::style::{ensure_fonts, font, stroke, titled, widest, Sizes};
 use crate::error::Result;
-
-/// A layer ready to draw: its colour and, for histograms, the computed bars.
-pub(super) struct Prepared<'a> {
-    pub(super) layer: &'a Layer,
-    pub(super) color: RGBColor,
-    pub(super) bars: Option<(Vec<f64>, Vec<f64>)>,
-}
-
-pub(super) fn prepare(chart: &Chart) -> Vec<Prepared<'_>> {
-    let mut next = 0;
-    chart
-        .layers
-        .iter()
-        .map(|layer| {
-            let reference = matches!(layer.kind, LayerKind::HLine(_) | LayerKind::VLine(_));
-            let color = match (layer.color, reference) {
-                (Some(c), _) => c,
-                (None, true) => palette::REFERENCE,
-                (None, false) => {
-                    next += 1;
-                    palette::CATEGORICAL[(next - 1) % palette::CATEGORICAL.len()]
-                }
-            };
-            let bars = match &layer.kind {
-                LayerKind::Histogram {
-                    samples,
-                    bins,
-                    range,
-                } => Some(histogram_density(samples, *bins, *range)),
-                _ => None,
-            };
-            Prepared { layer, color, bars }
-        })
-        .collect()
-}
 
 pub(super) fn axes(chart: &Chart, layers: &[Prepared]) -> Result<(Axis, Axis)> {
     let (lx, ly) = (chart.log_x, chart.log_y);
@@ -157,8 +121,6 @@ pub(super) fn draw_chart<DB: DrawingBackend>(
         ),
     }
 }
-
-pub(super) type Ctx<'a, DB, X, Y> = ChartContext<'a, DB, Cartesian2d<X, Y>>;
 
 /// Everything below the title, generic over linear / log coordinates.
 #[allow(clippy::too_many_arguments)]

@@ -12,7 +12,7 @@ use plotters::style::{Color, BLACK};
 use super::axis::{Extent, TickFmt};
 use super::color::{palette, viridis};
 use super::figure::Heatmap;
-use super::render::plot_err;
+use super::style::plot_err;
 use super::style::{ensure_fonts, font, stroke, titled, widest, Sizes};
 use crate::error::{Error, Result};
 

@@ -7,10 +7,10 @@ use plotters::prelude::DrawingBackend;
 use plotters::style::Color;
 
 use super::axis::Axis;
-use super::chart::{Ctx, Prepared};
 use super::figure::{Chart, Legend};
 use super::layer::LayerKind;
-use super::render::plot_err;
+use super::prepared::{Ctx, Prepared};
+use super::style::plot_err;
 use super::style::{stroke, widest, Sizes};
 use crate::error::Result;
 
@@ -176,7 +176,8 @@ pub(super) fn legend_position(
 
 #[cfg(test)]
 mod tests {
-    use super::super::chart::{axes, prepare};
+    use super::super::chart::axes;
+    use super::super::prepared::prepare;
     use super::super::style::ensure_fonts;
     use super::*;
 

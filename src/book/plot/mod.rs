@@ -46,6 +46,7 @@ mod figure;
 mod heatmap;
 mod layer;
 mod legend;
+mod prepared;
 mod render;
 mod style;
 
@@ -53,4 +54,4 @@ pub use color::{palette, viridis};
 pub use figure::{Chart, Figure, Heatmap, Legend};
 pub use layer::{histogram_density, Layer, LayerKind, MAX_BINS};
 pub use plotters::style::RGBColor;
-pub use render::{DEFAULT_SIZE, MIN_SIZE};
+pub use style::{DEFAULT_SIZE, MIN_SIZE};

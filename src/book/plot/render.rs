@@ -10,13 +10,8 @@ use plotters::style::WHITE;
 use super::chart::draw_chart;
 use super::figure::{Chart, Figure, Heatmap};
 use super::heatmap::draw_heatmap;
-use super::style::{ensure_fonts, titled, Sizes};
+use super::style::{ensure_fonts, plot_err, titled, Sizes, DEFAULT_SIZE, MIN_SIZE};
 use crate::error::{Error, Result};
-
-/// Size used by `save`, `evcxr_display` and friends for a single chart or heatmap.
-pub const DEFAULT_SIZE: (u32, u32) = (900, 560);
-/// Smallest image accepted by the `save_*` / `to_svg_string` functions.
-pub const MIN_SIZE: (u32, u32) = (120, 90);
 
 pub(super) trait Render {
     fn render<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>;
@@ -136,10 +131,6 @@ macro_rules! output_methods {
 output_methods!(Chart);
 output_methods!(Heatmap);
 output_methods!(Figure);
-
-pub(super) fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Plot(e.to_string())
-}
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::Io {

@@ -7,8 +7,17 @@ use plotters::drawing::DrawingArea;
 use plotters::prelude::DrawingBackend;
 use plotters::style::{register_font, FontStyle, IntoFont, RGBAColor, ShapeStyle, TextStyle};
 
-use super::render::{plot_err, DEFAULT_SIZE};
 use crate::error::{Error, Result};
+
+/// Size used by `save`, `evcxr_display` and friends for a single chart or heatmap.
+pub const DEFAULT_SIZE: (u32, u32) = (900, 560);
+/// Smallest image accepted by the `save_*` / `to_svg_string` functions.
+pub const MIN_SIZE: (u32, u32) = (120, 90);
+
+/// A plotters failure as our typed error.
+pub(super) fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Plot(e.to_string())
+}
 
 /// Registers DejaVu Sans as plotters' "sans-serif" once; every drawing goes through it
 /// (with the `ab_glyph` feature even SVG output measures text with it).
