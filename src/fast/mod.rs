@@ -10,6 +10,7 @@ pub(crate) mod gemm;
 pub mod infer;
 pub mod mlp;
 mod simd;
+mod tile;
 pub mod trainer;
 
 pub use dsm::DsmBuffers;

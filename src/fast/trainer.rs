@@ -8,15 +8,11 @@
 use rayon::prelude::*;
 
 use super::float::Float;
-use super::gemm::{fma_available, gemm, Epilogue, Lhs, Rhs};
-use super::mlp::{dense, FusedMlp, Weights};
+use super::gemm::{fma_available, gemm};
+use super::mlp::{dense, FusedMlp, Weights, CHUNK};
+use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
 use crate::nn::{Adam, Mlp};
-
-/// Rows of the batch that go through forward and backward pass together (their activations
-/// and gradients stay in L1/L2 cache; on workload A, 16 to 128 rows ran alike and the whole
-/// batch at once ~20% slower).
-const CHUNK: usize = 64;
 
 /// The loss `J = c Σ_i w_i Σ_j (α_i y_ij + β_ij)²` of the network output `y` (`[n, d]`).
 ///
