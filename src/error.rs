@@ -97,3 +97,12 @@ pub fn all_finite<'a, I: IntoIterator<Item = &'a f64>>(xs: I, what: &str) -> Res
         })
     }
 }
+
+/// `Err(ShapeMismatch)` unless a buffer holds `want` values.
+pub(crate) fn check_len(what: &str, want: usize, len: usize) -> Result<()> {
+    if len == want {
+        Ok(())
+    } else {
+        Err(Error::shape(what, want, len))
+    }
+}

@@ -39,7 +39,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
         let mut step = |rng: &mut score_sde::rng::SeededRng| {
             bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, rng)
                 .unwrap();
-            tr.step(bufs.input(), &bufs.loss()).unwrap()
+            tr.step(&bufs).unwrap()
         };
         for _ in 0..3 {
             step(&mut rng);

@@ -13,7 +13,7 @@ use super::tile::{Epilogue, Lhs, Rhs};
 
 /// True when the CPU has AVX2 and FMA (checked once by the standard library, then cached).
 #[inline]
-pub fn fma_available() -> bool {
+pub(crate) fn fma_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -193,8 +193,9 @@ fn tile<F: Float, const FMA: bool, const MR: usize, const NR: usize>(
     }
 }
 
-/// `c = a · b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]` through the tiled kernel
-/// (for benchmarks against other backends). Errors on slices of the wrong length.
+/// `c = a · b` for row-major `a: [m, k]`, `b: [k, n]`, `c: [m, n]` through the tiled kernel.
+/// Not part of the book's API: public (and hidden from the docs) only for `benches/matmul.rs`,
+/// which times it against other backends. Errors on slices of the wrong length.
 pub fn matmul<F: Float>(
     m: usize,
     k: usize,
