@@ -152,10 +152,10 @@ pub fn dsm_loss_and_grad(
         let w = tape.constant(w);
         let zs = tape.scale_rows(s, zeta)?;
         let r = tape.add(zs, z)?;
-        let r2 = tape.square(r);
+        let r2 = tape.square(r)?;
         let wr2 = tape.scale_rows(r2, w)?;
-        let total = tape.sum(wr2);
-        Ok(tape.scale(total, c))
+        let total = tape.sum(wr2)?;
+        tape.scale(total, c)
     })
 }
 // ANCHOR_END: dsm_loss
@@ -194,9 +194,9 @@ pub fn smld_loss_and_grad(
         let z = tape.constant(noise);
         let ss = tape.scale_rows(s, sig)?;
         let r = tape.add(ss, z)?;
-        let r2 = tape.square(r);
-        let total = tape.sum(r2);
-        Ok(tape.scale(total, c))
+        let r2 = tape.square(r)?;
+        let total = tape.sum(r2)?;
+        tape.scale(total, c)
     })
 }
 // ANCHOR_END: smld_loss

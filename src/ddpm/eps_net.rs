@@ -156,9 +156,9 @@ pub fn simple_loss_and_grad(
     net.loss_and_grad(input.view(), |tape, eps_pred| {
         let eps = tape.constant(targets.eps.clone());
         let r = tape.sub(eps_pred, eps)?;
-        let r2 = tape.square(r);
-        let total = tape.sum(r2);
-        Ok(tape.scale(total, c))
+        let r2 = tape.square(r)?;
+        let total = tape.sum(r2)?;
+        tape.scale(total, c)
     })
 }
 // ANCHOR_END: simple_loss_and_grad
