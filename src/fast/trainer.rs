@@ -93,12 +93,14 @@ impl<F: Float> FusedTrainer<F> {
             })
             .collect();
         let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| Error::param("threads", e.to_string()))?,
-            )
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| Error::param("threads", e.to_string()))?;
+            // Start every worker now, so that a thread's start-up allocations happen here and
+            // not during a training step (rayon starts them lazily).
+            pool.broadcast(|_| ());
+            Some(pool)
         } else {
             None
         };
