@@ -37,7 +37,7 @@ fn run<F: score_sde::fast::Float>() -> score_sde::Result<()> {
     for _ in 0..steps {
         let t = Instant::now();
         bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut rng)?;
-        tr.step(bufs.input(), &bufs.loss())?;
+        tr.step(&bufs)?;
         v.push(t.elapsed().as_secs_f64());
     }
     let mean = v.iter().sum::<f64>() / steps as f64;

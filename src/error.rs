@@ -20,6 +20,10 @@ pub enum Error {
         expected: String,
         found: String,
     },
+    /// A `tape::Var` used with a tape it does not belong to: another tape, or the same tape
+    /// after `Tape::clear` (or with the gradients of such a tape).
+    #[error("{what}: the Var belongs to another tape, or to this tape before `clear`")]
+    ForeignVar { what: String },
     /// A weights file that cannot be read, is corrupt, or does not fit the network.
     #[error("weights file: {0}")]
     WeightsFile(String),
@@ -95,5 +99,14 @@ pub fn all_finite<'a, I: IntoIterator<Item = &'a f64>>(xs: I, what: &str) -> Res
         Err(Error::NonFinite {
             what: what.to_string(),
         })
+    }
+}
+
+/// `Err(ShapeMismatch)` unless a buffer holds `want` values.
+pub(crate) fn check_len(what: &str, want: usize, len: usize) -> Result<()> {
+    if len == want {
+        Ok(())
+    } else {
+        Err(Error::shape(what, want, len))
     }
 }

@@ -5,7 +5,7 @@
 //! `J = 1/(2N) Σ_n λ(t_n) | s_θ(t_n, x̃_n) - ∇ log p(t_n, x̃_n | 0, x_n) |^2`,
 //! where `∇ log p(t, x̃ | 0, x) = -z / zeta(t)`. We evaluate it in the stable form
 //! `λ/zeta^2 |zeta s_θ + z|^2`, which never divides by a small `zeta`.
-use ndarray::{concatenate, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
@@ -62,14 +62,39 @@ pub struct DsmBatch {
     pub t: Vec<f64>,
 }
 
-/// Draws `t_n ~ U(t_eps, T)`, `z_n ~ N(0, I)` and `x̃_n = mu(t_n) x_n + zeta(t_n) z_n`.
 // ANCHOR: dsm_batch
+/// Draws `t_n ~ U(t_eps, T)`, `z_n ~ N(0, I)` and `x̃_n = mu(t_n) x_n + zeta(t_n) z_n`.
 pub fn dsm_batch(
     sde: &dyn LinearSde,
     x0: ArrayView2<f64>,
     t_eps: f64,
     rng: &mut dyn Rng,
 ) -> Result<DsmBatch> {
+    let (n, d) = x0.dim();
+    let (mut t, mut noise, mut input) = (vec![0.0; n], vec![0.0; n * d], vec![0.0; n * (d + 1)]);
+    draw_dsm(sde, x0, t_eps, rng, &mut t, &mut noise, &mut input)?;
+    let zeta = t.iter().map(|&t| sde.kernel_std(t)).collect();
+    Ok(DsmBatch {
+        input: Array2::from_shape_vec((n, d + 1), input).expect("n (d + 1) values"),
+        zeta: Array2::from_shape_vec((n, 1), zeta).expect("n values"),
+        noise: Array2::from_shape_vec((n, d), noise).expect("n d values"),
+        t,
+    })
+}
+
+/// The draw of [`dsm_batch`] into the caller's buffers (it allocates nothing, for the fused
+/// trainer): all `t_n` first, then `z_n` row by row, then the network input rows `[x̃_n, t_n]`.
+/// `t`: `[n]`, `noise`: `[n, d]`, `input`: `[n, d + 1]`, row-major. Errors on a bad `t_eps`,
+/// non-finite data or buffers of the wrong length.
+pub(crate) fn draw_dsm(
+    sde: &dyn LinearSde,
+    x0: ArrayView2<f64>,
+    t_eps: f64,
+    rng: &mut dyn Rng,
+    t: &mut [f64],
+    noise: &mut [f64],
+    input: &mut [f64],
+) -> Result<()> {
     let t_max = sde.t_max();
     if !(t_eps.is_finite() && t_eps > 0.0 && t_eps < t_max) {
         return Err(Error::param(
@@ -79,18 +104,25 @@ pub fn dsm_batch(
     }
     crate::error::all_finite(x0.iter(), "training data")?;
     let (n, d) = x0.dim();
-    let t: Vec<f64> = (0..n).map(|_| rng.random_range(t_eps..t_max)).collect();
-    let noise = Array2::from_shape_simple_fn((n, d), || rng.sample::<f64, _>(StandardNormal));
-    let xt = sde.perturb(x0, ndarray::ArrayView1::from(&t), noise.view())?;
-    let tcol = Array2::from_shape_vec((n, 1), t.clone()).expect("n rows");
-    let zeta = tcol.mapv(|t| sde.kernel_std(t));
-    let input = concatenate![Axis(1), xt, tcol];
-    Ok(DsmBatch {
-        input,
-        zeta,
-        noise,
-        t,
-    })
+    crate::error::check_len("DSM draw: t", n, t.len())?;
+    crate::error::check_len("DSM draw: noise", n * d, noise.len())?;
+    crate::error::check_len("DSM draw: input", n * (d + 1), input.len())?;
+    for t in t.iter_mut() {
+        *t = rng.random_range(t_eps..t_max);
+    }
+    for z in noise.iter_mut() {
+        *z = rng.sample(StandardNormal);
+    }
+    for (i, x) in x0.rows().into_iter().enumerate() {
+        let (m, s) = (sde.mean_factor(t[i]), sde.kernel_std(t[i]));
+        let z = &noise[i * d..(i + 1) * d];
+        let row = &mut input[i * (d + 1)..(i + 1) * (d + 1)];
+        for ((xt, &x), &z) in row.iter_mut().zip(x).zip(z) {
+            *xt = m * x + s * z;
+        }
+        row[d] = t[i];
+    }
+    Ok(())
 }
 // ANCHOR_END: dsm_batch
 
@@ -120,10 +152,10 @@ pub fn dsm_loss_and_grad(
         let w = tape.constant(w);
         let zs = tape.scale_rows(s, zeta)?;
         let r = tape.add(zs, z)?;
-        let r2 = tape.square(r);
+        let r2 = tape.square(r)?;
         let wr2 = tape.scale_rows(r2, w)?;
-        let total = tape.sum(wr2);
-        Ok(tape.scale(total, c))
+        let total = tape.sum(wr2)?;
+        tape.scale(total, c)
     })
 }
 // ANCHOR_END: dsm_loss
@@ -162,9 +194,78 @@ pub fn smld_loss_and_grad(
         let z = tape.constant(noise);
         let ss = tape.scale_rows(s, sig)?;
         let r = tape.add(ss, z)?;
-        let r2 = tape.square(r);
-        let total = tape.sum(r2);
-        Ok(tape.scale(total, c))
+        let r2 = tape.square(r)?;
+        let total = tape.sum(r2)?;
+        tape.scale(total, c)
     })
 }
 // ANCHOR_END: smld_loss
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::seeded;
+    use crate::sde::{Ve, Vp};
+
+    /// The draw's order of random numbers (all `t_n`, then `z_n` row by row), which the book's
+    /// numbers depend on, against a draw by hand from a copy of the generator.
+    #[test]
+    fn draw_order_and_perturbation() {
+        let sde = Vp::song();
+        let mut rng = seeded(3);
+        let x0 = Array2::from_shape_fn((5, 2), |(i, j)| i as f64 - 0.5 * j as f64);
+        let mut by_hand = rng.clone();
+        let b = dsm_batch(&sde, x0.view(), 1e-3, &mut rng).unwrap();
+        let t: Vec<f64> = (0..5)
+            .map(|_| by_hand.random_range(1e-3..sde.t_max()))
+            .collect();
+        let z = Array2::from_shape_simple_fn((5, 2), || by_hand.sample(StandardNormal));
+        assert_eq!(b.t, t);
+        assert_eq!(b.noise, z);
+        let xt = sde
+            .perturb(x0.view(), ndarray::ArrayView1::from(&t), z.view())
+            .unwrap();
+        for i in 0..5 {
+            assert_eq!(b.input.row(i).to_vec(), vec![xt[[i, 0]], xt[[i, 1]], t[i]]);
+            assert_eq!(b.zeta[[i, 0]], sde.kernel_std(t[i]));
+        }
+        assert_eq!(rng.random::<u64>(), by_hand.random::<u64>());
+    }
+
+    #[test]
+    fn draw_rejects_bad_input_and_buffers() {
+        let sde = Ve::seed();
+        let x0 = Array2::<f64>::zeros((4, 1));
+        let mut rng = seeded(1);
+        let (mut t, mut z, mut inp) = (vec![0.0; 4], vec![0.0; 4], vec![0.0; 8]);
+        assert!(draw_dsm(&sde, x0.view(), 1e-3, &mut rng, &mut t, &mut z, &mut inp).is_ok());
+        for bad in [0.0, -1.0, f64::NAN, sde.t_max()] {
+            let r = draw_dsm(&sde, x0.view(), bad, &mut rng, &mut t, &mut z, &mut inp);
+            assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{bad}");
+        }
+        let r = draw_dsm(
+            &sde,
+            x0.view(),
+            1e-3,
+            &mut rng,
+            &mut t,
+            &mut z,
+            &mut inp[..7],
+        );
+        assert!(matches!(r, Err(Error::ShapeMismatch { .. })));
+        let r = draw_dsm(
+            &sde,
+            x0.view(),
+            1e-3,
+            &mut rng,
+            &mut t[..3],
+            &mut z,
+            &mut inp,
+        );
+        assert!(matches!(r, Err(Error::ShapeMismatch { .. })));
+        let mut nan = x0.clone();
+        nan[[2, 0]] = f64::NAN;
+        let r = draw_dsm(&sde, nan.view(), 1e-3, &mut rng, &mut t, &mut z, &mut inp);
+        assert!(matches!(r, Err(Error::NonFinite { .. })));
+    }
+}

@@ -9,25 +9,31 @@
 //!
 //! Scalars are `1×1` arrays; `⊙` below denotes the elementwise product.
 //!
-//! A [`Var`] is an index into the tape that created it. Passing a `Var` from another
-//! tape, or one created before [`Tape::clear`], to an op that returns a bare `Var`
-//! panics like an out-of-range slice index (a programming error, not bad data); ops
-//! returning [`Result`] and [`Tape::backward`] report it as an error instead.
+//! A [`Var`] names its node and the tape that made it: each tape has an id of its own (a
+//! process-wide counter), renewed by [`Tape::clear`]. Every op, [`Tape::value`],
+//! [`Tape::backward`] and [`Gradients::get`] checks it, so a `Var` of another tape, or of
+//! this tape before `clear`, is an [`Error::ForeignVar`], never a silent read of the wrong
+//! node. The check is one comparison per input.
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::{Error, Result};
-use ndarray::{s, Array2, Axis, Zip};
+use ndarray::{Array2, Axis, Zip};
 
-/// Handle to a node of a [`Tape`] (its index). Cheap to copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Var(usize);
+/// The next tape id (ids are never reused within a process).
+static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(0);
 
-impl Var {
-    /// Position of the node on its tape.
-    pub fn index(self) -> usize {
-        self.0
-    }
+fn fresh_id() -> u64 {
+    NEXT_TAPE_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-#[derive(Debug, Clone)]
+/// Handle to a node of a [`Tape`]: the tape's id and the node's position. Cheap to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Var {
+    tape: u64,
+    index: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
 enum Op {
     Leaf,
     Constant,
@@ -35,19 +41,13 @@ enum Op {
     AddBias(usize, usize),
     Add(usize, usize),
     Sub(usize, usize),
-    Mul(usize, usize),
     ScaleRows(usize, usize),
     Scale(usize, f64),
-    AddScalar(usize),
     Square(usize),
     Relu(usize),
     Silu(usize),
     Tanh(usize),
     Softplus(usize),
-    Sin(usize),
-    Cos(usize),
-    Exp(usize),
-    ConcatCols(Vec<usize>),
     Sum(usize),
     Mean(usize),
 }
@@ -96,48 +96,43 @@ fn dims(a: &Array2<f64>) -> String {
 }
 
 /// The tape: records values and ops, then backpropagates (see the module docs).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct Tape {
+    /// This tape's id, in every [`Var`] it hands out; renewed by [`clear`](Self::clear).
+    id: u64,
     nodes: Vec<Node>,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Tape {
     /// An empty tape.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_capacity(0)
     }
 
     /// An empty tape with room for `n` nodes before reallocating.
-    pub fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize) -> Self {
         Tape {
+            id: fresh_id(),
             nodes: Vec::with_capacity(n),
         }
     }
 
-    /// Number of recorded nodes.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    /// True if nothing is recorded.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
-
     /// Forgets every node but keeps the node buffer's allocation (reuse across steps).
-    /// Every [`Var`] created before is invalidated.
+    /// Every [`Var`] created before is invalidated: using it is an [`Error::ForeignVar`].
     pub fn clear(&mut self) {
         self.nodes.clear();
+        self.id = fresh_id();
     }
 
-    /// The value of `v` (panics if `v` is not a node of this tape; see [`try_value`](Self::try_value)).
-    pub fn value(&self, v: Var) -> &Array2<f64> {
-        &self.nodes[v.0].value
-    }
-
-    /// The value of `v`, or `None` if `v` is not a node of this tape.
-    pub fn try_value(&self, v: Var) -> Option<&Array2<f64>> {
-        self.nodes.get(v.0).map(|n| &n.value)
+    /// The value of `v`; errors if `v` is not a node of this tape.
+    pub fn value(&self, v: Var) -> Result<&Array2<f64>> {
+        Ok(&self.node(v, "value")?.value)
     }
 
     /// A differentiable input (a parameter or data whose gradient is wanted).
@@ -157,217 +152,155 @@ impl Tape {
             op,
             requires_grad,
         });
-        Var(self.nodes.len() - 1)
+        Var {
+            tape: self.id,
+            index: self.nodes.len() - 1,
+        }
     }
 
+    /// The node of `v`, or [`Error::ForeignVar`] if `v` is not from this tape (since its last
+    /// `clear`).
     fn node(&self, v: Var, what: &str) -> Result<&Node> {
-        self.nodes.get(v.0).ok_or_else(|| {
-            Error::param(
-                "var",
-                format!(
-                    "{what}: Var #{} does not belong to this tape ({} nodes)",
-                    v.0,
-                    self.nodes.len()
-                ),
-            )
-        })
+        let foreign = || Error::ForeignVar {
+            what: format!("Tape::{what}"),
+        };
+        if v.tape != self.id {
+            return Err(foreign());
+        }
+        self.nodes.get(v.index).ok_or_else(foreign)
     }
 
-    fn rg(&self, a: Var) -> bool {
-        self.nodes[a.0].requires_grad
+    /// `Y = f(A)` elementwise, recorded as `op`.
+    fn unary(&mut self, what: &str, a: Var, op: Op, f: impl Fn(f64) -> f64) -> Result<Var> {
+        let x = self.node(a, what)?;
+        let (value, rg) = (x.value.mapv(f), x.requires_grad);
+        Ok(self.push(value, op, rg))
     }
 
-    fn unary(&mut self, a: Var, op: Op, f: impl Fn(f64) -> f64) -> Var {
-        let value = self.nodes[a.0].value.mapv(f);
-        let rg = self.rg(a);
-        self.push(value, op, rg)
-    }
-
-    fn same_shape(&self, what: &str, a: Var, b: Var) -> Result<(&Array2<f64>, &Array2<f64>)> {
-        let x = &self.node(a, what)?.value;
-        let y = &self.node(b, what)?.value;
-        if x.dim() != y.dim() {
-            return Err(Error::shape(what, dims(x), dims(y)));
+    /// The nodes of `a` and `b`, which must have the same shape.
+    fn same_shape(&self, what: &str, a: Var, b: Var) -> Result<(&Node, &Node)> {
+        let x = self.node(a, what)?;
+        let y = self.node(b, what)?;
+        if x.value.dim() != y.value.dim() {
+            return Err(Error::shape(what, dims(&x.value), dims(&y.value)));
         }
         Ok((x, y))
     }
 
     /// Matrix product `Y = A B` (`[n,k]·[k,m]`). VJP: `dA = G Bᵀ`, `dB = Aᵀ G`.
     pub fn matmul(&mut self, a: Var, b: Var) -> Result<Var> {
-        let x = &self.node(a, "matmul")?.value;
-        let y = &self.node(b, "matmul")?.value;
-        if x.ncols() != y.nrows() {
+        let x = self.node(a, "matmul")?;
+        let y = self.node(b, "matmul")?;
+        if x.value.ncols() != y.value.nrows() {
             return Err(Error::shape(
                 "matmul (rows of B must equal columns of A)",
-                format!("[{}, _]", x.ncols()),
-                dims(y),
+                format!("[{}, _]", x.value.ncols()),
+                dims(&y.value),
             ));
         }
-        let value = x.dot(y);
-        let rg = self.rg(a) || self.rg(b);
-        Ok(self.push(value, Op::MatMul(a.0, b.0), rg))
+        let (value, rg) = (x.value.dot(&y.value), x.requires_grad || y.requires_grad);
+        Ok(self.push(value, Op::MatMul(a.index, b.index), rg))
     }
 
     /// Row-broadcast bias `Y_ij = A_ij + b_j` (`A: [n,m]`, `b: [1,m]`).
     /// VJP: `dA = G`, `db = 1ᵀ G` (column sums).
     pub fn add_bias(&mut self, a: Var, b: Var) -> Result<Var> {
-        let x = &self.node(a, "add_bias")?.value;
-        let bias = &self.node(b, "add_bias")?.value;
-        if bias.dim() != (1, x.ncols()) {
+        let x = self.node(a, "add_bias")?;
+        let bias = self.node(b, "add_bias")?;
+        if bias.value.dim() != (1, x.value.ncols()) {
             return Err(Error::shape(
                 "add_bias (bias must be one row)",
-                format!("[1, {}]", x.ncols()),
-                dims(bias),
+                format!("[1, {}]", x.value.ncols()),
+                dims(&bias.value),
             ));
         }
-        let value = x + bias;
-        let rg = self.rg(a) || self.rg(b);
-        Ok(self.push(value, Op::AddBias(a.0, b.0), rg))
+        let (value, rg) = (
+            &x.value + &bias.value,
+            x.requires_grad || bias.requires_grad,
+        );
+        Ok(self.push(value, Op::AddBias(a.index, b.index), rg))
     }
 
     /// Elementwise sum `Y = A + B` (same shape). VJP: `dA = G`, `dB = G`.
     pub fn add(&mut self, a: Var, b: Var) -> Result<Var> {
         let (x, y) = self.same_shape("add", a, b)?;
-        let value = x + y;
-        let rg = self.rg(a) || self.rg(b);
-        Ok(self.push(value, Op::Add(a.0, b.0), rg))
+        let (value, rg) = (&x.value + &y.value, x.requires_grad || y.requires_grad);
+        Ok(self.push(value, Op::Add(a.index, b.index), rg))
     }
 
     /// Elementwise difference `Y = A − B` (same shape). VJP: `dA = G`, `dB = −G`.
     pub fn sub(&mut self, a: Var, b: Var) -> Result<Var> {
         let (x, y) = self.same_shape("sub", a, b)?;
-        let value = x - y;
-        let rg = self.rg(a) || self.rg(b);
-        Ok(self.push(value, Op::Sub(a.0, b.0), rg))
-    }
-
-    /// Elementwise (Hadamard) product `Y = A ⊙ B` (same shape).
-    /// VJP: `dA = G ⊙ B`, `dB = G ⊙ A`.
-    pub fn mul(&mut self, a: Var, b: Var) -> Result<Var> {
-        let (x, y) = self.same_shape("mul", a, b)?;
-        let value = x * y;
-        let rg = self.rg(a) || self.rg(b);
-        Ok(self.push(value, Op::Mul(a.0, b.0), rg))
+        let (value, rg) = (&x.value - &y.value, x.requires_grad || y.requires_grad);
+        Ok(self.push(value, Op::Sub(a.index, b.index), rg))
     }
 
     /// Per-row weighting `Y_ij = A_ij s_i` (`A: [n,m]`, `s: [n,1]`), e.g. a per-sample
     /// loss weight. VJP: `dA_ij = G_ij s_i`, `ds_i = Σ_j G_ij A_ij`.
     pub fn scale_rows(&mut self, a: Var, s: Var) -> Result<Var> {
-        let x = &self.node(a, "scale_rows")?.value;
-        let w = &self.node(s, "scale_rows")?.value;
-        if w.dim() != (x.nrows(), 1) {
+        let x = self.node(a, "scale_rows")?;
+        let w = self.node(s, "scale_rows")?;
+        if w.value.dim() != (x.value.nrows(), 1) {
             return Err(Error::shape(
                 "scale_rows (weights must be one column)",
-                format!("[{}, 1]", x.nrows()),
-                dims(w),
+                format!("[{}, 1]", x.value.nrows()),
+                dims(&w.value),
             ));
         }
-        let value = x * w;
-        let rg = self.rg(a) || self.rg(s);
-        Ok(self.push(value, Op::ScaleRows(a.0, s.0), rg))
+        let (value, rg) = (&x.value * &w.value, x.requires_grad || w.requires_grad);
+        Ok(self.push(value, Op::ScaleRows(a.index, s.index), rg))
     }
 
     /// `Y = c A`. VJP: `dA = c G`.
-    pub fn scale(&mut self, a: Var, c: f64) -> Var {
-        self.unary(a, Op::Scale(a.0, c), |x| c * x)
-    }
-
-    /// `Y = A + c` (every entry). VJP: `dA = G`.
-    pub fn add_scalar(&mut self, a: Var, c: f64) -> Var {
-        self.unary(a, Op::AddScalar(a.0), |x| x + c)
+    pub fn scale(&mut self, a: Var, c: f64) -> Result<Var> {
+        self.unary("scale", a, Op::Scale(a.index, c), |x| c * x)
     }
 
     /// `Y = A ⊙ A`. VJP: `dA = 2 A ⊙ G`.
-    pub fn square(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Square(a.0), |x| x * x)
+    pub fn square(&mut self, a: Var) -> Result<Var> {
+        self.unary("square", a, Op::Square(a.index), |x| x * x)
     }
 
     /// `Y = max(A, 0)`. VJP: `dA = G ⊙ 1[A > 0]` (subgradient 0 at the kink).
-    pub fn relu(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Relu(a.0), relu)
+    pub fn relu(&mut self, a: Var) -> Result<Var> {
+        self.unary("relu", a, Op::Relu(a.index), relu)
     }
 
     /// SiLU `Y = A ⊙ σ(A)`. VJP: `dA = G ⊙ σ(A)(1 + A(1 − σ(A)))`.
-    pub fn silu(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Silu(a.0), silu)
+    pub fn silu(&mut self, a: Var) -> Result<Var> {
+        self.unary("silu", a, Op::Silu(a.index), silu)
     }
 
     /// `Y = tanh A`. VJP: `dA = G ⊙ (1 − Y²)`.
-    pub fn tanh(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Tanh(a.0), f64::tanh)
+    pub fn tanh(&mut self, a: Var) -> Result<Var> {
+        self.unary("tanh", a, Op::Tanh(a.index), f64::tanh)
     }
 
     /// `Y = log(1 + e^A)` (stable form, see [`softplus`]). VJP: `dA = G ⊙ σ(A)`.
-    pub fn softplus(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Softplus(a.0), softplus)
-    }
-
-    /// `Y = sin A`. VJP: `dA = G ⊙ cos A`.
-    pub fn sin(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Sin(a.0), f64::sin)
-    }
-
-    /// `Y = cos A`. VJP: `dA = −G ⊙ sin A`.
-    pub fn cos(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Cos(a.0), f64::cos)
-    }
-
-    /// `Y = e^A`. VJP: `dA = G ⊙ Y`.
-    pub fn exp(&mut self, a: Var) -> Var {
-        self.unary(a, Op::Exp(a.0), f64::exp)
-    }
-
-    /// Horizontal concatenation `Y = [A₁ | A₂ | …]` (same row count).
-    /// VJP: `dA_k` = the columns of `G` that came from `A_k`.
-    pub fn concat_cols(&mut self, parts: &[Var]) -> Result<Var> {
-        let first = parts
-            .first()
-            .ok_or_else(|| Error::param("parts", "concat_cols needs at least one input"))?;
-        let n = self.node(*first, "concat_cols")?.value.nrows();
-        let mut m = 0;
-        for &p in parts {
-            let v = &self.node(p, "concat_cols")?.value;
-            if v.nrows() != n {
-                return Err(Error::shape(
-                    "concat_cols (row counts)",
-                    format!("[{n}, _]"),
-                    dims(v),
-                ));
-            }
-            m += v.ncols();
-        }
-        let mut value = Array2::zeros((n, m));
-        let mut off = 0;
-        for &p in parts {
-            let v = &self.nodes[p.0].value;
-            value.slice_mut(s![.., off..off + v.ncols()]).assign(v);
-            off += v.ncols();
-        }
-        let rg = parts.iter().any(|&p| self.rg(p));
-        let idx = parts.iter().map(|p| p.0).collect();
-        Ok(self.push(value, Op::ConcatCols(idx), rg))
+    pub fn softplus(&mut self, a: Var) -> Result<Var> {
+        self.unary("softplus", a, Op::Softplus(a.index), softplus)
     }
 
     /// `y = Σ_ij A_ij` (1×1). VJP: `dA = g·1`.
-    pub fn sum(&mut self, a: Var) -> Var {
-        let value = Array2::from_elem((1, 1), self.nodes[a.0].value.sum());
-        let rg = self.rg(a);
-        self.push(value, Op::Sum(a.0), rg)
+    pub fn sum(&mut self, a: Var) -> Result<Var> {
+        let x = self.node(a, "sum")?;
+        let (value, rg) = (Array2::from_elem((1, 1), x.value.sum()), x.requires_grad);
+        Ok(self.push(value, Op::Sum(a.index), rg))
     }
 
     /// `y = (1/nm) Σ_ij A_ij` (1×1). VJP: `dA = (g/nm)·1`. Errors on an empty array.
     pub fn mean(&mut self, a: Var) -> Result<Var> {
-        let x = &self.node(a, "mean")?.value;
-        if x.is_empty() {
+        let x = self.node(a, "mean")?;
+        if x.value.is_empty() {
             return Err(Error::shape(
                 "mean (of an empty array)",
                 "non-empty",
-                dims(x),
+                dims(&x.value),
             ));
         }
-        let value = Array2::from_elem((1, 1), x.sum() / x.len() as f64);
-        let rg = self.rg(a);
-        Ok(self.push(value, Op::Mean(a.0), rg))
+        let value = Array2::from_elem((1, 1), x.value.sum() / x.value.len() as f64);
+        let rg = x.requires_grad;
+        Ok(self.push(value, Op::Mean(a.index), rg))
     }
 
     /// Backpropagates from the 1×1 output `out`: returns `∂out/∂v` for every leaf `v`.
@@ -385,9 +318,9 @@ impl Tape {
         }
         let mut grads: Vec<Option<Array2<f64>>> = vec![None; self.nodes.len()];
         if o.requires_grad {
-            grads[out.0] = Some(Array2::ones((1, 1)));
+            grads[out.index] = Some(Array2::ones((1, 1)));
         }
-        for i in (0..=out.0).rev() {
+        for i in (0..=out.index).rev() {
             let node = &self.nodes[i];
             if !node.requires_grad || matches!(node.op, Op::Leaf | Op::Constant) {
                 continue;
@@ -402,7 +335,10 @@ impl Tape {
                 *g = Some(Array2::zeros(node.value.raw_dim()));
             }
         }
-        Ok(Gradients { grads })
+        Ok(Gradients {
+            tape: self.id,
+            grads,
+        })
     }
 
     /// Adds `g` to the gradient of node `i` (if it needs one).
@@ -455,14 +391,6 @@ impl Tape {
                 }
                 self.acc(grads, a, g);
             }
-            Op::Mul(a, b) => {
-                if rg(b) {
-                    self.acc(grads, b, &g * val(a));
-                }
-                if rg(a) {
-                    self.acc(grads, a, g * val(b));
-                }
-            }
             Op::ScaleRows(a, s) => {
                 if rg(s) {
                     let ds = (&g * val(a)).sum_axis(Axis(1)).insert_axis(Axis(1));
@@ -473,7 +401,6 @@ impl Tape {
                 }
             }
             Op::Scale(a, c) => self.acc(grads, a, g * c),
-            Op::AddScalar(a) => self.acc(grads, a, g),
             Op::Square(a) => self.acc(grads, a, self.elementwise(g, a, |x| 2.0 * x)),
             Op::Relu(a) => {
                 let d = self.elementwise(g, a, |x| if x > 0.0 { 1.0 } else { 0.0 });
@@ -482,19 +409,6 @@ impl Tape {
             Op::Silu(a) => self.acc(grads, a, self.elementwise(g, a, silu_deriv)),
             Op::Tanh(a) => self.acc(grads, a, self.elementwise(g, i, |y| 1.0 - y * y)),
             Op::Softplus(a) => self.acc(grads, a, self.elementwise(g, a, sigmoid)),
-            Op::Sin(a) => self.acc(grads, a, self.elementwise(g, a, f64::cos)),
-            Op::Cos(a) => self.acc(grads, a, self.elementwise(g, a, |x| -x.sin())),
-            Op::Exp(a) => self.acc(grads, a, self.elementwise(g, i, |y| y)),
-            Op::ConcatCols(ref parts) => {
-                let mut off = 0;
-                for &p in parts {
-                    let w = val(p).ncols();
-                    if rg(p) {
-                        self.acc(grads, p, g.slice(s![.., off..off + w]).to_owned());
-                    }
-                    off += w;
-                }
-            }
             Op::Sum(a) => {
                 let d = Array2::from_elem(val(a).raw_dim(), g[[0, 0]]);
                 self.acc(grads, a, d)
@@ -512,18 +426,42 @@ impl Tape {
 /// (zeros for a leaf the output does not depend on).
 #[derive(Debug, Clone)]
 pub struct Gradients {
+    /// The id of the tape (as of the backward pass) whose `Var`s these are.
+    tape: u64,
     grads: Vec<Option<Array2<f64>>>,
 }
 
 impl Gradients {
-    /// `∂out/∂v` if `v` is a leaf of the tape; `None` for constants, intermediate
-    /// nodes (their gradients are freed during the sweep) and foreign `Var`s.
-    pub fn get(&self, v: Var) -> Option<&Array2<f64>> {
-        self.grads.get(v.0).and_then(Option::as_ref)
+    /// The slot of `v`: [`Error::ForeignVar`] unless `v` is from the tape (and generation)
+    /// that ran the backward pass.
+    fn slot(&self, v: Var, what: &str) -> Result<usize> {
+        if v.tape == self.tape && v.index < self.grads.len() {
+            Ok(v.index)
+        } else {
+            Err(Error::ForeignVar {
+                what: format!("Gradients::{what}"),
+            })
+        }
+    }
+
+    /// `∂out/∂v` for a leaf `v`. Errors on a `Var` of another tape, and on one with no
+    /// gradient: a constant, an intermediate node (their gradients are freed during the
+    /// sweep) or a gradient already [`take`](Self::take)n.
+    pub fn get(&self, v: Var) -> Result<&Array2<f64>> {
+        let i = self.slot(v, "get")?;
+        self.grads[i].as_ref().ok_or_else(|| no_gradient(i))
     }
 
     /// Like [`get`](Self::get) but moves the gradient out (no copy).
-    pub fn take(&mut self, v: Var) -> Option<Array2<f64>> {
-        self.grads.get_mut(v.0).and_then(Option::take)
+    pub fn take(&mut self, v: Var) -> Result<Array2<f64>> {
+        let i = self.slot(v, "take")?;
+        self.grads[i].take().ok_or_else(|| no_gradient(i))
     }
+}
+
+fn no_gradient(i: usize) -> Error {
+    Error::param(
+        "var",
+        format!("node {i} has no gradient: it is a constant or an intermediate node, or its gradient was taken"),
+    )
 }

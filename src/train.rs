@@ -136,7 +136,7 @@ pub fn train_dsm(
     let mut bufs = DsmBuffers::<f64>::new(n, d);
     train_fused(net, opts, rng, n, |trainer, rng| {
         bufs.draw(sde, data, t_eps, weighting, rng)?;
-        trainer.loss_and_grad(bufs.input(), &bufs.loss())
+        trainer.loss_and_grad(&bufs)
     })
 }
 
@@ -145,7 +145,7 @@ pub fn train_dsm(
 /// returns `trainer.loss_and_grad(..)` on it; then one Adam update, the EMA, snapshots and
 /// progress exactly as in [`train`]. Errors on a non-ReLU network, `batch == 0`, invalid
 /// options, or a non-finite loss (with the step number).
-pub fn train_fused<L>(
+pub(crate) fn train_fused<L>(
     net: Mlp,
     opts: &TrainOptions,
     rng: &mut dyn Rng,

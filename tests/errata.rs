@@ -1456,9 +1456,9 @@ fn entry_43_same_seed_same_loss_curve() {
                 net.loss_and_grad(input.view(), |tape, out| {
                     let target = tape.constant(t.eps.clone());
                     let r = tape.sub(out, target)?;
-                    let r2 = tape.square(r);
-                    let total = tape.sum(r2);
-                    Ok(tape.scale(total, 1.0 / n as f64))
+                    let r2 = tape.square(r)?;
+                    let total = tape.sum(r2)?;
+                    tape.scale(total, 1.0 / n as f64)
                 })
             },
         )

@@ -57,7 +57,7 @@ fn fused_gradient_matches_tape_on_seed_network() {
     for threads in [1, 2, 3] {
         let adam = Adam::new(cfg.lr).unwrap();
         let mut tr = FusedTrainer::<f64>::new(&net, &adam, data.nrows(), threads).unwrap();
-        let loss_f = tr.loss_and_grad(bufs.input(), &bufs.loss()).unwrap();
+        let loss_f = tr.loss_and_grad(&bufs).unwrap();
         assert!(
             ((loss_f - loss_t) / loss_t).abs() < 1e-12,
             "threads {threads}: {loss_f} vs {loss_t}"
@@ -84,7 +84,7 @@ fn fused_training_follows_the_tape_trajectory() {
         adam.step(net.parameters_mut(), &g).unwrap();
         bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut r2)
             .unwrap();
-        let lf = tr.step(bufs.input(), &bufs.loss()).unwrap();
+        let lf = tr.step(&bufs).unwrap();
         assert!(((lf - lt) / lt).abs() < 1e-9, "step {step}: {lf} vs {lt}");
     }
     let fused = tr.net().to_mlp();
@@ -109,8 +109,8 @@ fn f32_path_agrees_to_f32_rounding() {
     let adam = Adam::new(cfg.lr).unwrap();
     let mut t64 = FusedTrainer::<f64>::new(&net, &adam, data.nrows(), 1).unwrap();
     let mut t32 = FusedTrainer::<f32>::new(&net, &adam, data.nrows(), 2).unwrap();
-    let l64 = t64.loss_and_grad(b64.input(), &b64.loss()).unwrap();
-    let l32 = t32.loss_and_grad(b32.input(), &b32.loss()).unwrap() as f64;
+    let l64 = t64.loss_and_grad(&b64).unwrap();
+    let l32 = t32.loss_and_grad(&b32).unwrap() as f64;
     assert!(((l32 - l64) / l64).abs() < 1e-4, "{l32} vs {l64}");
     let g32: Vec<f64> = t32.grad().iter().map(|&v| v as f64).collect();
     let g64 = ndarray::ArrayView2::from_shape((1, g32.len()), t64.grad()).unwrap();
@@ -122,8 +122,8 @@ fn f32_path_agrees_to_f32_rounding() {
             .unwrap();
         b32.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut r2)
             .unwrap();
-        let a = t64.step(b64.input(), &b64.loss()).unwrap();
-        let b = t32.step(b32.input(), &b32.loss()).unwrap() as f64;
+        let a = t64.step(&b64).unwrap();
+        let b = t32.step(&b32).unwrap() as f64;
         assert!(((a - b) / a).abs() < 1e-3, "{b} vs {a}");
     }
 }
@@ -169,7 +169,7 @@ fn odd_widths_match_the_tape() {
         let adam = Adam::new(0.01).unwrap();
         for threads in [1, 2] {
             let mut tr = FusedTrainer::<f64>::new(&net, &adam, n, threads).unwrap();
-            let lf = tr.loss_and_grad(bufs.input(), &bufs.loss()).unwrap();
+            let lf = tr.loss_and_grad(&bufs).unwrap();
             assert!(((lf - lt) / lt).abs() < 1e-12, "n {n}, {threads} threads");
             assert!(
                 max_grad_rel(tr.grad(), &gt) < 1e-12,
@@ -202,7 +202,7 @@ fn bad_inputs_are_errors() {
     )
     .unwrap();
     // A 4-row batch for an 8-row trainer.
-    assert!(tr.step(bufs.input(), &bufs.loss()).is_err());
+    assert!(tr.step(&bufs).is_err());
     assert!(bufs
         .draw(
             &sde,

@@ -10,13 +10,12 @@
 //! Each figure is the median of several timed repeats after a warm-up repeat.
 use std::time::Instant;
 
-use rand::RngExt;
-use rand_distr::StandardNormal;
-
 use crate::book::experiment::ve_seed::VeSeedConfig;
+use crate::ddpm::eps_net::EpsBuffers;
 use crate::ddpm::schedule::VarianceSchedule;
+use crate::ddpm::StepFeature;
 use crate::error::Result;
-use crate::fast::{DsmBuffers, Float, FusedTrainer, ResidualLoss};
+use crate::fast::{DsmBuffers, Float, FusedTrainer};
 use crate::loss::{dsm_batch, dsm_loss_and_grad};
 use crate::mixture::GaussianMixture;
 use crate::nn::{Activation, Adam, Mlp};
@@ -117,7 +116,7 @@ fn bench_a<F: Float>(
     let secs = median_secs(plan.reps, || {
         for _ in 0..plan.steps {
             bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut rng)?;
-            tr.step(bufs.input(), &bufs.loss())?;
+            tr.step(&bufs)?;
         }
         Ok(())
     })?;
@@ -143,40 +142,21 @@ fn bench_a_tape(plan: Plan) -> Result<Rate> {
     Ok(Rate::of(plan.steps as f64, secs))
 }
 
-/// Workload B: the DDPM eps-loss step, `alpha = 1`, `beta = -eps`, `w = 1`, `c = 1/n`.
+/// Workload B: the DDPM eps-loss step on the draw of `train_eps_net` (raw step feature).
 fn bench_b<F: Float>(threads: usize, plan: Plan) -> Result<Rate> {
     const N: usize = 1024;
     const K: usize = 40;
     let mut rng = seeded(11);
     let data = GaussianMixture::seed_ddpm().sample(N, &mut rng);
     let schedule = VarianceSchedule::linear(0.02, 0.4, K)?;
-    let mut sqrt_ab = vec![0.0; K + 1];
-    let mut sqrt_omab = vec![0.0; K + 1];
-    for k in 1..=K {
-        sqrt_ab[k] = schedule.alpha_bar(k)?.sqrt();
-        sqrt_omab[k] = schedule.one_minus_alpha_bar(k)?.sqrt();
-    }
     let net = Mlp::new(&[2, 32, 32, 1], Activation::Relu, &mut rng)?;
     let mut tr = FusedTrainer::<F>::new(&net, &Adam::new(0.01)?, N, threads)?;
-    let (mut input, mut beta) = (vec![F::ZERO; 2 * N], vec![F::ZERO; N]);
-    let ones = vec![F::ONE; N];
-    let scale = F::from_f64(1.0 / N as f64);
+    let mut bufs = EpsBuffers::<F>::new(N, 1);
     let secs = median_secs(plan.reps, || {
         for _ in 0..plan.steps {
-            for (i, x) in data.column(0).iter().enumerate() {
-                let k = rng.random_range(1..=K);
-                let eps: f64 = rng.sample(StandardNormal);
-                input[2 * i] = F::from_f64(sqrt_ab[k] * x + sqrt_omab[k] * eps);
-                input[2 * i + 1] = F::from_f64(k as f64);
-                beta[i] = F::from_f64(-eps);
-            }
-            let loss = ResidualLoss {
-                alpha: &ones,
-                beta: &beta,
-                weight: &ones,
-                scale,
-            };
-            tr.step(&input, &loss)?;
+            bufs.draw(&schedule, data.view(), StepFeature::Raw, &mut rng)?;
+            tr.residual_loss_and_grad(bufs.input(), &bufs.loss())?;
+            tr.update()?;
         }
         Ok(())
     })?;

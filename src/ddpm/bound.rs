@@ -17,10 +17,11 @@
 use super::chain::{marginal_sample_with_noise, mu_theta, posterior};
 use super::VarianceSchedule;
 use super::{check_same_shape, eval_eps, standard_normal, EpsModel, ReverseVariance};
-use crate::error::all_finite;
+use crate::error::{all_finite, check_len};
 use crate::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
 
 /// `KL(N(mu_q, diag var_q) || N(mu_p, diag var_p))
 ///  = 1/2 sum_i [var_q_i/var_p_i + (mu_q_i - mu_p_i)^2/var_p_i - 1 - ln(var_q_i/var_p_i)]`,
@@ -324,18 +325,54 @@ pub fn sample_eps_targets<R: Rng + ?Sized>(
     x0: ArrayView2<f64>,
     rng: &mut R,
 ) -> Result<EpsTargets> {
+    let (n, d) = x0.dim();
+    let (mut k, mut eps, mut x_k) = (vec![0; n], vec![0.0; n * d], vec![0.0; n * d]);
+    draw_eps_targets(schedule, x0, rng, &mut k, &mut eps, &mut x_k, d)?;
+    Ok(EpsTargets {
+        x_k: Array2::from_shape_vec((n, d), x_k).expect("n d values"),
+        k,
+        eps: Array2::from_shape_vec((n, d), eps).expect("n d values"),
+    })
+}
+
+/// The draw of [`sample_eps_targets`] into the caller's buffers (it allocates nothing, for
+/// the fused trainer): all `k_n` first, then `eps_n` row by row, then
+/// `x_k = sqrt(alpha_bar_k) x_0 + sqrt(1 - alpha_bar_k) eps` (Ho et al. eq. 4) into the first
+/// `d` columns of each row of `x_k`, `[n, ld]` with `ld >= d`. `k`: `[n]`, `eps`: `[n, d]`,
+/// row-major. Errors on non-finite data or buffers of the wrong length.
+pub(crate) fn draw_eps_targets<R: Rng + ?Sized>(
+    schedule: &VarianceSchedule,
+    x0: ArrayView2<f64>,
+    rng: &mut R,
+    k: &mut [usize],
+    eps: &mut [f64],
+    x_k: &mut [f64],
+    ld: usize,
+) -> Result<()> {
     all_finite(x0.iter(), "sample_eps_targets: x_0")?;
     let (n, d) = x0.dim();
-    let k_max = schedule.num_steps();
-    let ks: Vec<usize> = (0..n).map(|_| rng.random_range(1..=k_max)).collect();
-    let eps = standard_normal(rng, n, d);
-    let mut x_k = Array2::zeros((n, d));
-    for (i, &k) in ks.iter().enumerate() {
-        let (ab, omab) = (schedule.alpha_bar(k)?, schedule.one_minus_alpha_bar(k)?);
-        let row = &x0.row(i) * ab.sqrt() + &eps.row(i) * omab.sqrt();
-        x_k.row_mut(i).assign(&row);
+    if ld < d {
+        return Err(Error::shape("eps draw: x_k row length", d, ld));
     }
-    Ok(EpsTargets { x_k, k: ks, eps })
+    check_len("eps draw: k", n, k.len())?;
+    check_len("eps draw: eps", n * d, eps.len())?;
+    check_len("eps draw: x_k", n * ld, x_k.len())?;
+    let k_max = schedule.num_steps();
+    for k in k.iter_mut() {
+        *k = rng.random_range(1..=k_max);
+    }
+    for e in eps.iter_mut() {
+        *e = rng.sample(StandardNormal);
+    }
+    for (i, x) in x0.rows().into_iter().enumerate() {
+        let sab = schedule.alpha_bar(k[i])?.sqrt();
+        let somab = schedule.one_minus_alpha_bar(k[i])?.sqrt();
+        let e = &eps[i * d..(i + 1) * d];
+        for ((xk, &x), &e) in x_k[i * ld..i * ld + d].iter_mut().zip(x).zip(e) {
+            *xk = x * sab + e * somab;
+        }
+    }
+    Ok(())
 }
 
 /// A Monte Carlo estimate of the simplified loss of Ho et al. (eq. 14),

@@ -4,16 +4,15 @@
 //! The network is an [`Mlp`] on rows `[x_k, f(k)]` (`d + 1` inputs, `d` outputs), where the
 //! step feature `f(k)` is either the raw step `k`, as in the seed note's Julia code, or
 //! `k / K` ([`StepFeature`]).
-use super::bound::{sample_eps_targets, EpsTargets};
+use super::bound::{draw_eps_targets, sample_eps_targets, EpsTargets};
 use super::{EpsModel, VarianceSchedule};
 use crate::error::all_finite;
-use crate::fast::ResidualLoss;
+use crate::fast::{round_into, Float, ResidualLoss};
 use crate::nn::{Activation, Mlp};
 use crate::train::{train, train_fused, TrainOptions, Training};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
-use rand::{Rng, RngExt};
-use rand_distr::StandardNormal;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 /// How the step `k` enters the network.
@@ -157,9 +156,9 @@ pub fn simple_loss_and_grad(
     net.loss_and_grad(input.view(), |tape, eps_pred| {
         let eps = tape.constant(targets.eps.clone());
         let r = tape.sub(eps_pred, eps)?;
-        let r2 = tape.square(r);
-        let total = tape.sum(r2);
-        Ok(tape.scale(total, c))
+        let r2 = tape.square(r)?;
+        let total = tape.sum(r2)?;
+        tape.scale(total, c)
     })
 }
 // ANCHOR_END: simple_loss_and_grad
@@ -169,8 +168,8 @@ pub fn simple_loss_and_grad(
 /// step, fresh `k ~ U{1..K}` and `eps ~ N(0, I)` per row, `x_k` in closed form
 /// (Ho et al. eq. 4), then one step on [`simple_loss_and_grad`].
 ///
-/// ReLU networks train on the fused, allocation-free trainer ([`train_fused`]) with the same
-/// random numbers: the losses, snapshots and weights are those of the tape path up to the
+/// ReLU networks train on the fused, allocation-free trainer (`fast::FusedTrainer`) on the
+/// same draw of targets: the losses, snapshots and weights are those of the tape path up to the
 /// order of floating-point sums. Other activations use the tape ([`train`]).
 pub fn train_eps_net(
     schedule: &VarianceSchedule,
@@ -203,43 +202,131 @@ pub fn train_eps_net(
             simple_loss_and_grad(net, feature, k_max, &targets)
         });
     }
-    // The same loss on the fused trainer: `alpha = 1`, `beta = -eps`, `w = 1`, `c = 1/(n d)`,
-    // on the targets of `sample_eps_targets` (same random numbers in the same order: all
-    // `k`, then `eps` row by row; same `x_k` arithmetic) drawn into preallocated buffers.
-    all_finite(x0.iter(), "sample_eps_targets: x_0")?;
-    let (n, d) = x0.dim();
-    let coef = (1..=k_max)
-        .map(|k| {
-            let ab = schedule.alpha_bar(k)?;
-            Ok((ab.sqrt(), schedule.one_minus_alpha_bar(k)?.sqrt()))
-        })
-        .collect::<Result<Vec<(f64, f64)>>>()?;
-    let mut ks = vec![0usize; n];
-    let mut input = vec![0.0; n * (d + 1)];
-    let mut beta = vec![0.0; n * d];
-    let ones = vec![1.0; n];
-    let scale = 1.0 / (n * d) as f64;
-    train_fused(model.net.clone(), opts, rng, n, |trainer, rng| {
-        for k in &mut ks {
-            *k = rng.random_range(1..=k_max);
-        }
-        for (i, x) in x0.rows().into_iter().enumerate() {
-            let (sab, somab) = coef[ks[i] - 1];
-            let row = &mut input[i * (d + 1)..(i + 1) * (d + 1)];
-            for j in 0..d {
-                let eps: f64 = rng.sample(StandardNormal);
-                row[j] = x[j] * sab + eps * somab;
-                beta[i * d + j] = -eps;
-            }
-            row[d] = feature.value(ks[i], k_max);
-        }
-        let loss = ResidualLoss {
-            alpha: &ones,
-            beta: &beta,
-            weight: &ones,
-            scale,
-        };
-        trainer.loss_and_grad(&input, &loss)
+    // The same loss on the fused trainer, on the same draw of targets.
+    let mut bufs = EpsBuffers::<f64>::new(x0.nrows(), x0.ncols());
+    train_fused(model.net.clone(), opts, rng, x0.nrows(), |trainer, rng| {
+        bufs.draw(schedule, x0, feature, rng)?;
+        trainer.residual_loss_and_grad(bufs.input(), &bufs.loss())
     })
 }
 // ANCHOR_END: train_eps
+
+/// Buffers for one draw of targets ([`draw_eps_targets`], the draw of [`sample_eps_targets`])
+/// in the fused trainer's form: input rows `[x_k, f(k)]` and the loss of
+/// [`simple_loss_and_grad`], `α = 1`, `β = −ε`, `w = 1`, `c = 1/(n d)`.
+#[derive(Clone, Debug)]
+pub(crate) struct EpsBuffers<F> {
+    n: usize,
+    d: usize,
+    k: Vec<usize>,
+    eps: Vec<f64>,
+    /// `[x_k, f(k)]` as drawn, `[n, d + 1]` row-major.
+    drawn: Vec<f64>,
+    /// `drawn` rounded to `F`.
+    input: Vec<F>,
+    beta: Vec<F>,
+    ones: Vec<F>,
+}
+
+impl<F: Float> EpsBuffers<F> {
+    /// Buffers for `n` points in `d` dimensions.
+    pub(crate) fn new(n: usize, d: usize) -> Self {
+        Self {
+            n,
+            d,
+            k: vec![0; n],
+            eps: vec![0.0; n * d],
+            drawn: vec![0.0; n * (d + 1)],
+            input: vec![F::ZERO; n * (d + 1)],
+            beta: vec![F::ZERO; n * d],
+            ones: vec![F::ONE; n],
+        }
+    }
+
+    /// Draws targets for the data `x0` (`[n, d]`) from `rng`, allocating nothing. Errors like
+    /// [`sample_eps_targets`], and on data that is not `[n, d]`.
+    pub(crate) fn draw<R: Rng + ?Sized>(
+        &mut self,
+        schedule: &VarianceSchedule,
+        x0: ArrayView2<f64>,
+        feature: StepFeature,
+        rng: &mut R,
+    ) -> Result<()> {
+        let (n, d) = (self.n, self.d);
+        if x0.dim() != (n, d) {
+            return Err(Error::shape(
+                "EpsBuffers::draw data",
+                format!("[{n}, {d}]"),
+                format!("{:?}", x0.dim()),
+            ));
+        }
+        let (k, drawn) = (&mut self.k, &mut self.drawn);
+        draw_eps_targets(schedule, x0, rng, k, &mut self.eps, drawn, d + 1)?;
+        let k_max = schedule.num_steps();
+        for (row, &k) in drawn.chunks_exact_mut(d + 1).zip(k.iter()) {
+            row[d] = feature.value(k, k_max);
+        }
+        round_into(&mut self.input, drawn);
+        for (b, &e) in self.beta.iter_mut().zip(&self.eps) {
+            *b = F::from_f64(-e);
+        }
+        Ok(())
+    }
+
+    /// The network input `[x_k, f(k)]` of the last draw, `[n, d + 1]` row-major.
+    pub(crate) fn input(&self) -> &[F] {
+        &self.input
+    }
+
+    /// The loss of the last draw.
+    pub(crate) fn loss(&self) -> ResidualLoss<'_, F> {
+        ResidualLoss {
+            alpha: &self.ones,
+            beta: &self.beta,
+            weight: &self.ones,
+            scale: F::from_f64(1.0 / (self.n * self.d) as f64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::seeded;
+    use rand::RngExt;
+
+    /// The fused buffers hold the tape path's draw: input `[x_k, f(k)]`, `β = −ε`, `c = 1/(n d)`.
+    #[test]
+    fn eps_buffers_hold_the_tape_draw() {
+        let s = VarianceSchedule::linear(0.02, 0.4, 10).unwrap();
+        let x0 = Array2::from_shape_fn((7, 2), |(i, j)| 0.3 * i as f64 - j as f64);
+        for feature in [StepFeature::Raw, StepFeature::Scaled] {
+            let (mut r1, mut r2, mut r3) = (seeded(9), seeded(9), seeded(9));
+            let t = sample_eps_targets(&s, x0.view(), &mut r1).unwrap();
+            let input = step_input(t.x_k.view(), &t.k, feature, 10, 3).unwrap();
+            let mut b64 = EpsBuffers::<f64>::new(7, 2);
+            b64.draw(&s, x0.view(), feature, &mut r2).unwrap();
+            assert!(b64.input().iter().eq(input.iter()), "{feature:?}");
+            let loss = b64.loss();
+            assert!(loss.beta.iter().zip(&t.eps).all(|(b, e)| *b == -e));
+            assert!(loss.alpha.iter().chain(loss.weight).all(|&v| v == 1.0));
+            assert_eq!(loss.scale, 1.0 / 14.0);
+            let mut b32 = EpsBuffers::<f32>::new(7, 2);
+            b32.draw(&s, x0.view(), feature, &mut r3).unwrap();
+            assert!(b32
+                .input()
+                .iter()
+                .zip(input.iter())
+                .all(|(a, b)| *a == *b as f32));
+            assert_eq!(r1.random::<u64>(), r2.random::<u64>());
+        }
+        let mut b = EpsBuffers::<f64>::new(7, 2);
+        let wrong = Array2::<f64>::zeros((7, 1));
+        let r = b.draw(&s, wrong.view(), StepFeature::Raw, &mut seeded(1));
+        assert!(matches!(r, Err(Error::ShapeMismatch { .. })));
+        let mut nan = x0.clone();
+        nan[[3, 1]] = f64::NAN;
+        let r = b.draw(&s, nan.view(), StepFeature::Raw, &mut seeded(1));
+        assert!(matches!(r, Err(Error::NonFinite { .. })));
+    }
+}

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use ndarray::{Array2, ArrayView2};
 
 use super::gemm::fma_available;
-use super::mlp::{check_relu, forward as forward_kernel, MlpWeights};
+use super::mlp::{check_relu, forward as forward_kernel, MlpWeights, CHUNK};
 use crate::error::{Error, Result};
 use crate::nn::Mlp;
 
@@ -70,7 +70,7 @@ fn forward_flat(
     }
     let sizes = net.sizes();
     let hmax = sizes[1..sizes.len() - 1].iter().copied().max().unwrap_or(0);
-    let need = n.min(super::mlp::CHUNK) * hmax;
+    let need = n.min(CHUNK) * hmax;
     for buf in [&mut *a, &mut *b] {
         if buf.len() < need {
             buf.resize(need, 0.0);

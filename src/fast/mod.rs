@@ -4,16 +4,22 @@
 //!
 //! They compute the same functions as the tape path (`Mlp::loss_and_grad`, `Adam::step`,
 //! `Mlp::forward`) up to the order of floating-point sums; `tests/fused.rs` checks that.
-pub mod dsm;
-pub mod float;
-pub(crate) mod gemm;
+//!
+//! Modules depend on each other in one direction: `trainer` → `batch`, `mlp`, `gemm`;
+//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `simd` → `tile` (the operands both use).
+mod batch;
+mod float;
+mod gemm;
 pub mod infer;
-pub mod mlp;
+mod mlp;
 mod simd;
-pub mod trainer;
+mod tile;
+mod trainer;
 
-pub use dsm::DsmBuffers;
+pub use batch::DsmBuffers;
+pub(crate) use batch::{round_into, ResidualLoss};
 pub use float::Float;
-pub use gemm::{fma_available, matmul};
-pub use mlp::{FusedMlp, Layout};
-pub use trainer::{FusedTrainer, ResidualLoss};
+#[doc(hidden)]
+pub use gemm::matmul;
+pub use mlp::FusedMlp;
+pub use trainer::FusedTrainer;

@@ -1,4 +1,4 @@
-//! AVX2 + FMA register tiles for [`super::gemm`]: the `MR × 8` (`f64`) and `MR × 16` (`f32`)
+//! AVX2 + FMA register tiles for the tiled products of `gemm`: the `MR × 8` (`f64`) and `MR × 16` (`f32`)
 //! products `C[i0 + r, j0 + c] = Σ_p A[i0 + r, p] · B[p, j0 + c]`, two 256-bit accumulators
 //! per row, summed in increasing `p` with one FMA per product as in the portable tile, and
 //! the [`Epilogue`] applied to the accumulators in registers.
@@ -9,13 +9,13 @@
 //! ones' results bit for bit: `max(z, 0)` returns `+0` for `z = ±0` and `0` for NaN, like
 //! `if z > 0 { z } else { 0 }`, and the mask keeps `v` exactly where `h > 0`.
 //!
-//! Only called from the `FMA = true` instantiations, which run after an
-//! [`fma_available`](super::gemm::fma_available) check.
+//! Only called from `gemm`'s `FMA = true` instantiations, which run after a check that the CPU
+//! has AVX2 and FMA.
 #![cfg(target_arch = "x86_64")]
 
 use std::arch::x86_64::*;
 
-use super::gemm::{Epilogue, Lhs, Rhs};
+use super::tile::{Epilogue, Lhs, Rhs};
 
 macro_rules! tile_kernel {
     (

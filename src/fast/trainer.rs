@@ -7,33 +7,13 @@
 //! `G_{l-1} = (G_l W_lᵀ) ⊙ 1[Z_{l-1} > 0]`, which is what the tape computes op by op.
 use rayon::prelude::*;
 
+use super::batch::{DsmBuffers, ResidualLoss};
 use super::float::Float;
-use super::gemm::{fma_available, gemm, Epilogue, Lhs, Rhs};
-use super::mlp::{dense, FusedMlp, Weights};
+use super::gemm::{fma_available, gemm};
+use super::mlp::{dense, FusedMlp, Weights, CHUNK};
+use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
 use crate::nn::{Adam, Mlp};
-
-/// Rows of the batch that go through forward and backward pass together (their activations
-/// and gradients stay in L1/L2 cache; on workload A, 16 to 128 rows ran alike and the whole
-/// batch at once ~20% slower).
-const CHUNK: usize = 64;
-
-/// The loss `J = c Σ_i w_i Σ_j (α_i y_ij + β_ij)²` of the network output `y` (`[n, d]`).
-///
-/// The continuous DSM loss (`loss::dsm_loss_and_grad`) is `α = ζ(t)`, `β = z`,
-/// `w = λ(t)/ζ(t)²`, `c = 1/(n d)` (seed) or `1/(2n)`; the DDPM loss `mean |ε_θ − ε|²` is
-/// `α = 1`, `β = −ε`, `w = 1`, `c = 1/n`.
-#[derive(Clone, Copy, Debug)]
-pub struct ResidualLoss<'a, F> {
-    /// `α_i`, one per row.
-    pub alpha: &'a [F],
-    /// `β_ij`, `[n, d]` row-major.
-    pub beta: &'a [F],
-    /// `w_i`, one per row.
-    pub weight: &'a [F],
-    /// `c`.
-    pub scale: F,
-}
 
 /// One thread's rows of the batch and everything computed on them.
 #[derive(Debug)]
@@ -107,32 +87,34 @@ impl<F: Float> FusedTrainer<F> {
                         vec![F::ZERO; c * layout.max_width()],
                         vec![F::ZERO; c * layout.max_width()],
                     ],
-                    grad: vec![F::ZERO; layout.len()],
+                    grad: vec![F::ZERO; layout.num_parameters()],
                     loss: F::ZERO,
                 }
             })
             .collect();
         let pool = if threads > 1 {
-            Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| Error::param("threads", e.to_string()))?,
-            )
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| Error::param("threads", e.to_string()))?;
+            // Start every worker now, so that a thread's start-up allocations happen here and
+            // not during a training step (rayon starts them lazily).
+            pool.broadcast(|_| ());
+            Some(pool)
         } else {
             None
         };
         let (beta1, beta2) = adam.betas();
         Ok(FusedTrainer {
-            wt: vec![F::ZERO; layout.len()],
+            wt: vec![F::ZERO; layout.num_parameters()],
             adam: AdamState {
                 lr: adam.lr(),
                 beta1,
                 beta2,
                 eps: adam.eps(),
                 t: 0,
-                m: vec![F::ZERO; layout.len()],
-                v: vec![F::ZERO; layout.len()],
+                m: vec![F::ZERO; layout.num_parameters()],
+                v: vec![F::ZERO; layout.num_parameters()],
             },
             net,
             workers,
@@ -162,14 +144,35 @@ impl<F: Float> FusedTrainer<F> {
         self.adam.t
     }
 
-    /// The gradient of the last [`loss_and_grad`](Self::loss_and_grad), flat like the parameters.
+    /// The gradient of the last loss evaluation, flat like the parameters.
     pub fn grad(&self) -> &[F] {
         &self.workers[0].grad
     }
 
-    /// The loss of the network on `input` (`[batch, d_in]`, row-major) and its gradient
-    /// (then in [`grad`](Self::grad)). Errors on buffers of the wrong length.
-    pub fn loss_and_grad(&mut self, input: &[F], loss: &ResidualLoss<'_, F>) -> Result<F> {
+    /// The loss of the network on the DSM batch last drawn into `batch` and its gradient
+    /// (then in [`grad`](Self::grad)). Errors unless `batch` has [`batch`](Self::batch) rows
+    /// of the network's widths.
+    pub fn loss_and_grad(&mut self, batch: &DsmBuffers<F>) -> Result<F> {
+        self.residual_loss_and_grad(batch.input(), &batch.loss())
+    }
+
+    /// One training step on the DSM batch last drawn into `batch`: the loss (returned, before
+    /// the update) and gradient, then one Adam update. Errors like
+    /// [`loss_and_grad`](Self::loss_and_grad), and like [`Adam::step`] on a non-finite
+    /// gradient (nothing modified).
+    pub fn step(&mut self, batch: &DsmBuffers<F>) -> Result<F> {
+        let value = self.loss_and_grad(batch)?;
+        self.update()?;
+        Ok(value)
+    }
+
+    /// The loss `loss` of the network on `input` (`[batch, d_in]`, row-major) and its
+    /// gradient (then in [`grad`](Self::grad)). Errors on buffers of the wrong length.
+    pub(crate) fn residual_loss_and_grad(
+        &mut self,
+        input: &[F],
+        loss: &ResidualLoss<'_, F>,
+    ) -> Result<F> {
         let layout = self.net.layout();
         let sizes = layout.sizes();
         let (n, din, d) = (self.batch, sizes[0], sizes[sizes.len() - 1]);
@@ -211,17 +214,9 @@ impl<F: Float> FusedTrainer<F> {
         Ok(loss.scale * total)
     }
 
-    /// One training step: the loss (returned, before the update) and gradient, then one
-    /// Adam update. Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
-    pub fn step(&mut self, input: &[F], loss: &ResidualLoss<'_, F>) -> Result<F> {
-        let value = self.loss_and_grad(input, loss)?;
-        self.update()?;
-        Ok(value)
-    }
-
-    /// One Adam update with the gradient of the last [`loss_and_grad`](Self::loss_and_grad).
+    /// One Adam update with the gradient of the last loss evaluation.
     /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
-    pub fn update(&mut self) -> Result<()> {
+    pub(crate) fn update(&mut self) -> Result<()> {
         let g = &self.workers[0].grad;
         if !g.iter().all(|v| v.is_finite()) {
             return Err(Error::NonFinite {

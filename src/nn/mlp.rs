@@ -45,14 +45,14 @@ impl Activation {
         }
     }
 
-    /// Records `φ(v)` on a tape.
-    pub fn on_tape(self, tape: &mut Tape, v: Var) -> Var {
+    /// Records `φ(v)` on a tape; errors if `v` is not a node of `tape`.
+    pub fn on_tape(self, tape: &mut Tape, v: Var) -> Result<Var> {
         match self {
             Activation::Relu => tape.relu(v),
             Activation::Silu => tape.silu(v),
             Activation::Tanh => tape.tanh(v),
             Activation::Softplus => tape.softplus(v),
-            Activation::Identity => v,
+            Activation::Identity => tape.value(v).map(|_| v),
         }
     }
 
@@ -257,10 +257,7 @@ impl Mlp {
     /// Returns the output and the parameter `Var`s in the order of
     /// [`parameters`](Self::parameters).
     pub fn forward_tape(&self, tape: &mut Tape, x: Var) -> Result<(Var, Vec<Var>)> {
-        let cols = tape
-            .try_value(x)
-            .ok_or_else(|| Error::param("x", "Var does not belong to this tape"))?
-            .ncols();
+        let cols = tape.value(x)?.ncols();
         self.check_input(cols)?;
         let last = self.layers.len() - 1;
         let mut params = Vec::with_capacity(2 * self.layers.len());
@@ -272,7 +269,7 @@ impl Mlp {
             h = tape.matmul(h, w)?;
             h = tape.add_bias(h, b)?;
             if i < last {
-                h = self.activation.on_tape(tape, h);
+                h = self.activation.on_tape(tape, h)?;
             }
         }
         Ok((h, params))
@@ -291,13 +288,10 @@ impl Mlp {
         let (out, params) = self.forward_tape(&mut tape, xv)?;
         let l = loss(&mut tape, out)?;
         let mut g = tape.backward(l)?;
-        let value = tape.value(l)[[0, 0]];
+        let value = tape.value(l)?[[0, 0]];
         let grads = params
             .into_iter()
-            .map(|p| {
-                g.take(p)
-                    .ok_or_else(|| Error::param("loss", "missing parameter gradient"))
-            })
+            .map(|p| g.take(p))
             .collect::<Result<Vec<_>>>()?;
         Ok((value, grads))
     }

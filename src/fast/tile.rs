@@ -1,0 +1,130 @@
+//! The operands and epilogues of the tiled products in `gemm` and `simd`: row-major slices
+//! with strides, and the elementwise work fused into each product's store.
+use super::float::Float;
+
+/// Left operand: element `(i, p)` is `data[i * rs + p * ps]` (a transpose is a swap of strides).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lhs<'a, F> {
+    pub data: &'a [F],
+    pub rs: usize,
+    pub ps: usize,
+}
+
+impl<'a, F: 'static> Lhs<'a, F> {
+    /// The same operand as a `G`, which must be the type `F` is.
+    ///
+    /// # Safety
+    /// `F` and `G` are the same type.
+    pub(crate) unsafe fn cast<G>(self) -> Lhs<'a, G> {
+        Lhs {
+            // SAFETY: same type, so same layout and validity.
+            data: unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast(), self.data.len()) },
+            rs: self.rs,
+            ps: self.ps,
+        }
+    }
+}
+
+/// Right operand, row-major: element `(p, j)` is `data[p * ld + j]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rhs<'a, F> {
+    pub data: &'a [F],
+    pub ld: usize,
+}
+
+impl<'a, F: 'static> Rhs<'a, F> {
+    /// The same operand as a `G`, which must be the type `F` is.
+    ///
+    /// # Safety
+    /// `F` and `G` are the same type.
+    pub(crate) unsafe fn cast<G>(self) -> Rhs<'a, G> {
+        Rhs {
+            // SAFETY: same type, so same layout and validity.
+            data: unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast(), self.data.len()) },
+            ld: self.ld,
+        }
+    }
+}
+
+/// What happens to each finished output `v = C[i, j]`: the elementwise work after a product.
+pub(crate) enum Epilogue<'a, F> {
+    /// `out[i, j] = v`.
+    Store { out: &'a mut [F], ld: usize },
+    /// `out[i, j] += v`.
+    Accumulate { out: &'a mut [F], ld: usize },
+    /// `out[i, j] = φ(v + bias[j])` with `φ` = ReLU when `relu`, else the identity (a dense
+    /// layer, `y = x W + b`, then its activation).
+    BiasAct {
+        out: &'a mut [F],
+        ld: usize,
+        bias: &'a [F],
+        relu: bool,
+    },
+    /// `out[i, j] = v · 1[h[i, j] > 0]`: the gradient through a ReLU whose output was `h`
+    /// (`relu(z) > 0` exactly when `z > 0`); `h` has the layout of `out`.
+    ReluMask {
+        out: &'a mut [F],
+        ld: usize,
+        h: &'a [F],
+    },
+}
+
+impl<'a, F: Float> Epilogue<'a, F> {
+    /// The same epilogue over a `G`, which must be the type `F` is.
+    ///
+    /// # Safety
+    /// `F` and `G` are the same type.
+    pub(crate) unsafe fn cast<G>(&mut self) -> &mut Epilogue<'a, G> {
+        // SAFETY: same type, so same layout.
+        unsafe { &mut *(self as *mut Self).cast() }
+    }
+
+    /// Panics unless every index an `m × n` product writes or reads is in bounds (an internal
+    /// invariant, checked once so that the vector kernels can use raw pointers).
+    pub(super) fn check(&self, m: usize, n: usize) {
+        let (out_len, ld) = match self {
+            Epilogue::Store { out, ld } | Epilogue::Accumulate { out, ld } => (out.len(), *ld),
+            Epilogue::BiasAct { out, ld, bias, .. } => {
+                assert!(n <= bias.len(), "gemm: bias too short");
+                (out.len(), *ld)
+            }
+            Epilogue::ReluMask { out, ld, h } => {
+                assert!((m - 1) * *ld + n <= h.len(), "gemm: mask too short");
+                (out.len(), *ld)
+            }
+        };
+        assert!(n <= ld, "gemm: output leading dimension");
+        assert!((m - 1) * ld + n <= out_len, "gemm: output too short");
+    }
+
+    /// Applies the epilogue to the segment `v = C[i, j0 .. j0 + N]`.
+    #[inline(always)]
+    pub(super) fn row<const N: usize>(&mut self, i: usize, j0: usize, v: &[F; N]) {
+        match self {
+            Epilogue::Store { out, ld } => out[i * *ld + j0..][..N].copy_from_slice(v),
+            Epilogue::Accumulate { out, ld } => {
+                for (d, &x) in out[i * *ld + j0..][..N].iter_mut().zip(v) {
+                    *d += x;
+                }
+            }
+            Epilogue::BiasAct {
+                out,
+                ld,
+                bias,
+                relu,
+            } => {
+                let dst = &mut out[i * *ld + j0..][..N];
+                for ((d, &x), &b) in dst.iter_mut().zip(v).zip(&bias[j0..][..N]) {
+                    let z = x + b;
+                    *d = if !*relu || z > F::ZERO { z } else { F::ZERO };
+                }
+            }
+            Epilogue::ReluMask { out, ld, h } => {
+                let at = i * *ld + j0;
+                for ((d, &x), &h) in out[at..][..N].iter_mut().zip(v).zip(&h[at..][..N]) {
+                    *d = if h > F::ZERO { x } else { F::ZERO };
+                }
+            }
+        }
+    }
+}
