@@ -38,6 +38,8 @@ use plotters::style::{
 
 use crate::error::{Error, Result};
 
+pub mod inline;
+
 pub use plotters::style::RGBColor;
 
 /// Fixed colours: a tab10-like categorical palette assigned to layers in order, plus the
@@ -673,23 +675,19 @@ macro_rules! output_methods {
                 save_both(self, stem.as_ref())
             }
 
-            /// The evcxr display block (`EVCXR_BEGIN_CONTENT text/html ...`) with the inline
-            /// SVG at [`default_size`](Self::default_size).
-            pub fn evcxr_html(&self) -> Result<String> {
-                let svg = svg_string(self, self.size())?;
-                Ok(format!(
-                    "EVCXR_BEGIN_CONTENT text/html\n<div>{svg}</div>\nEVCXR_END_CONTENT"
-                ))
+            /// The evcxr display blocks of the figure at [`default_size`](Self::default_size):
+            /// `image/png` (base64), which JupyterLab shows even in an untrusted notebook,
+            /// and `image/svg+xml` beside it when the SVG is small (see [`inline`]).
+            pub fn evcxr_bundle(&self) -> Result<String> {
+                inline::evcxr_bundle(self)
             }
 
             /// Shows the figure inline when it is the value of an evcxr notebook cell (an
             /// error is shown as text instead).
             pub fn evcxr_display(&self) {
-                match self.evcxr_html() {
-                    Ok(html) => println!("{html}"),
-                    Err(e) => println!(
-                        "EVCXR_BEGIN_CONTENT text/plain\nplot error: {e}\nEVCXR_END_CONTENT"
-                    ),
+                match inline::evcxr_bundle(self) {
+                    Ok(bundle) => println!("{bundle}"),
+                    Err(e) => println!("{}", inline::evcxr_error(&e)),
                 }
             }
         }
