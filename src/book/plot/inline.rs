@@ -5,7 +5,10 @@
 //! sanitizes `text/html`, which strips an `<svg>` element (its labels are left as loose text).
 //! `image/png` is safe, so every figure goes out as a PNG at the figure's
 //! [`default_size`](super::Chart::default_size), with the DejaVu Sans text of the book's PNG
-//! files. An `image/svg+xml` copy rides beside it when it is small (at most
+//! files. JupyterLab shrinks an image to the width of its output area (some 850 px beside the
+//! file browser on a 1280 px screen), so a grid wider than [`INLINE_MAX_WIDTH`] is drawn with
+//! fewer columns (three 480 px panels: two columns), which keeps its text readable; the book's
+//! figures keep their layout. An `image/svg+xml` copy rides beside it when it is small (at most
 //! [`INLINE_SVG_MAX_BYTES`]): a trusted notebook (one you ran yourself) prefers it and shows a
 //! sharp picture, an untrusted one falls back to the PNG. Large SVGs (heat maps with one
 //! rectangle per cell) are left out to keep the committed notebooks small.
@@ -18,11 +21,52 @@ use plotters::drawing::IntoDrawingArea;
 use plotters::prelude::BitMapBackend;
 use plotters::style::WHITE;
 
-use super::{check_size, plot_err, svg_string, Render};
+use super::{check_size, plot_err, svg_string, Chart, Figure, Heatmap, Render};
 use crate::error::{Error, Result};
+
+/// Widest inline figure, in pixels: a wider grid is drawn with fewer columns.
+pub const INLINE_MAX_WIDTH: u32 = 1000;
 
 /// Largest SVG (in bytes) put beside the PNG in a notebook's MIME bundle.
 pub const INLINE_SVG_MAX_BYTES: usize = 200_000;
+
+/// What is drawn inline: the figure itself, or a narrower layout of it.
+pub(super) trait Inline: Render {
+    /// `Some` when the notebook gets another layout than the book (a grid too wide).
+    fn inline_layout(&self) -> Option<Figure> {
+        None
+    }
+}
+
+impl Inline for Chart {}
+impl Inline for Heatmap {}
+
+impl Inline for Figure {
+    fn inline_layout(&self) -> Option<Figure> {
+        let Figure::Grid {
+            title,
+            cols,
+            panels,
+        } = self
+        else {
+            return None;
+        };
+        if self.size().0 <= INLINE_MAX_WIDTH {
+            return None;
+        }
+        let with_cols = |cols| Figure::Grid {
+            title: title.clone(),
+            cols,
+            panels: panels.clone(),
+        };
+        let cols = (*cols).clamp(1, panels.len());
+        (1..cols)
+            .rev()
+            .map(with_cols)
+            .find(|g| g.size().0 <= INLINE_MAX_WIDTH)
+            .or_else(|| Some(with_cols(1)))
+    }
+}
 
 /// The figure rendered to PNG bytes (8-bit RGB) of `size` pixels, in memory.
 pub(super) fn png_bytes<R: Render>(fig: &R, size: (u32, u32)) -> Result<Vec<u8>> {
@@ -50,9 +94,17 @@ pub(super) fn png_bytes<R: Render>(fig: &R, size: (u32, u32)) -> Result<Vec<u8>>
     Ok(out)
 }
 
-/// The evcxr display blocks of the figure at its default size: `image/png` (base64), then
-/// `image/svg+xml` when the SVG is at most [`INLINE_SVG_MAX_BYTES`].
-pub(super) fn evcxr_bundle<R: Render>(fig: &R) -> Result<String> {
+/// The evcxr display blocks of the figure (in its [inline layout](Inline::inline_layout)) at its
+/// default size: `image/png` (base64), then `image/svg+xml` when the SVG is at most
+/// [`INLINE_SVG_MAX_BYTES`].
+pub(super) fn evcxr_bundle<R: Inline>(fig: &R) -> Result<String> {
+    match fig.inline_layout() {
+        Some(narrower) => bundle(&narrower),
+        None => bundle(fig),
+    }
+}
+
+fn bundle<R: Render>(fig: &R) -> Result<String> {
     let size = fig.size();
     let png = png_bytes(fig, size)?;
     let mut out = block("image/png", &base64(&png));
@@ -202,6 +254,33 @@ mod tests {
         let bundle = evcxr_bundle(&fig).unwrap();
         let mimes: Vec<&str> = blocks(&bundle).into_iter().map(|b| b.0).collect();
         assert_eq!(mimes, ["image/png"]);
+    }
+
+    fn png_size(bundle: &str) -> (u32, u32) {
+        let png = decode(blocks(bundle)[0].1);
+        let be = |i: usize| u32::from_be_bytes(png[i..i + 4].try_into().unwrap());
+        (be(16), be(20))
+    }
+
+    #[test]
+    fn wide_grids_get_fewer_columns_inline() {
+        let chart = |t: &str| Chart::new(t).line("l", vec![0.0, 1.0], vec![1.0, 0.0]);
+        let three = Figure::grid(3, [chart("a"), chart("b"), chart("c")]).with_title("three");
+        assert!(three.default_size().0 > INLINE_MAX_WIDTH);
+        let inline = three.inline_layout().expect("a narrower layout");
+        assert!(matches!(inline, Figure::Grid { cols: 2, .. }));
+        assert_eq!(inline.size(), (960, 2 * 340 + 50));
+        assert_eq!(png_size(&evcxr_bundle(&three).unwrap()), (960, 730));
+        // Already narrow enough: unchanged, as are single charts and one-column grids.
+        let two = Figure::grid(2, [chart("a"), chart("b")]);
+        assert!(two.inline_layout().is_none());
+        assert_eq!(png_size(&evcxr_bundle(&two).unwrap()), two.default_size());
+        assert!(chart("a").inline_layout().is_none());
+        // Any number of columns: the most that fit.
+        let many = Figure::grid(9, (0..9).map(|i| chart(&i.to_string())));
+        let inline = many.inline_layout().expect("a narrower layout");
+        assert!(matches!(inline, Figure::Grid { cols: 2, .. }));
+        assert!(inline.size().0 <= INLINE_MAX_WIDTH);
     }
 
     #[test]
