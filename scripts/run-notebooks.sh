@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 EVCXR_VERSION="0.22.0"
+JUPYTERLAB_VERSION="4.6.6" # keep in step with scripts/check-notebooks-browser.sh
 PY_PACKAGES=(nbclient==0.11.0 nbformat==5.11.1 ipykernel==7.4.0)
 
 install_only=0
@@ -46,8 +47,8 @@ export EVCXR_CONFIG_DIR="$PWD/notebooks/evcxr"
 
 if [ "$install_only" = 1 ]; then
     if ! .venv/bin/python -c "import jupyterlab" 2>/dev/null; then
-        echo "run-notebooks: installing JupyterLab into .venv"
-        .venv/bin/pip install --quiet --disable-pip-version-check jupyterlab
+        echo "run-notebooks: installing JupyterLab ${JUPYTERLAB_VERSION} into .venv"
+        .venv/bin/pip install --quiet --disable-pip-version-check "jupyterlab==${JUPYTERLAB_VERSION}"
     fi
     echo "run-notebooks: ready. Open the notebooks with"
     echo "  EVCXR_CONFIG_DIR=notebooks/evcxr .venv/bin/jupyter lab notebooks/"

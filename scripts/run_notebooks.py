@@ -5,8 +5,9 @@ Each notebook runs in a fresh kernel, its outputs cleared first, with the notebo
 folder as the working directory (so `:dep score_sde = { path = ".." }` resolves). A notebook
 fails on: a compile error or any error output, any output on stderr (evcxr prints a `?`
 error there and still completes the cell), a dead kernel (a panic, with
-`:preserve_vars_on_panic 0`), a figure that failed to render ("plot error:"), or no
-inline SVG figure at all. Without --write the executed notebooks go to a temporary folder
+`:preserve_vars_on_panic 0`), a figure that failed to render ("plot error:"), a figure sent as
+SVG inside text/html (JupyterLab strips it in a notebook it did not execute itself), or no
+image/png figure at all. Without --write the executed notebooks go to a temporary folder
 and the repository is left untouched; with --write they replace the originals.
 """
 import argparse
@@ -37,7 +38,7 @@ def outputs_text(output):
 
 
 def check(nb):
-    """Problems of an executed notebook and its number of inline SVG figures."""
+    """Problems of an executed notebook and its number of figures (image/png outputs)."""
     problems, figures = [], 0
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -51,10 +52,16 @@ def check(nb):
             elif "plot error:" in text:
                 problems.append(f"{cell_label(i, cell)}: a figure failed to render:\n{text}")
             if out.output_type in ("display_data", "execute_result"):
-                html = str(out.get("data", {}).get("text/html", ""))
-                figures += html.count("<svg")
+                data = out.get("data", {})
+                if "image/png" in data:
+                    figures += 1
+                if "<svg" in str(data.get("text/html", "")):
+                    problems.append(
+                        f"{cell_label(i, cell)}: a figure as SVG in text/html, which JupyterLab "
+                        "strips in an untrusted notebook (send image/png)"
+                    )
     if figures == 0:
-        problems.append("no inline <svg figure in any output")
+        problems.append("no image/png figure in any output")
     return problems, figures
 
 

@@ -327,16 +327,16 @@ fn file_errors_are_reported() {
 }
 
 #[test]
-fn evcxr_block_wraps_inline_svg() {
-    let html = Chart::new("nb")
+fn evcxr_bundle_is_png_then_svg() {
+    let bundle = Chart::new("nb")
         .line("l", vec![0.0, 1.0], vec![1.0, 0.0])
-        .evcxr_html()
+        .evcxr_bundle()
         .unwrap();
-    assert!(html.starts_with("EVCXR_BEGIN_CONTENT text/html\n<div><svg"));
-    assert!(
-        html.ends_with("</svg>\n</div>\nEVCXR_END_CONTENT")
-            || html.ends_with("</div>\nEVCXR_END_CONTENT")
-    );
+    // PNG first (shown untrusted), base64 on one line ("iVBORw0KGgo" is the PNG signature).
+    assert!(bundle.starts_with("EVCXR_BEGIN_CONTENT image/png\niVBORw0KGgo"));
+    assert!(bundle.contains("\nEVCXR_END_CONTENT\nEVCXR_BEGIN_CONTENT image/svg+xml\n<svg"));
+    assert!(bundle.ends_with("</svg>\nEVCXR_END_CONTENT"));
+    assert!(!bundle.contains("text/html"));
 }
 
 #[test]

@@ -44,6 +44,7 @@ mod clip;
 mod color;
 mod figure;
 mod heatmap;
+pub mod inline;
 mod layer;
 mod legend;
 mod prepared;

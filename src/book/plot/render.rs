@@ -1,5 +1,5 @@
 //! Output: the same methods on [`Chart`], [`Heatmap`] and [`Figure`] (SVG string, SVG / PNG
-//! files, evcxr display), and the layout of grids of panels.
+//! files; the inline evcxr display is in `inline`), and the layout of grids of panels.
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
@@ -102,28 +102,6 @@ macro_rules! output_methods {
             pub fn save(&self, stem: impl AsRef<Path>) -> Result<[PathBuf; 2]> {
                 save_both(self, stem.as_ref())
             }
-
-            // ---- evcxr notebook display: `evcxr_html` and `evcxr_display` ----
-            /// The evcxr display block (`EVCXR_BEGIN_CONTENT text/html ...`) with the inline
-            /// SVG at [`default_size`](Self::default_size).
-            pub fn evcxr_html(&self) -> Result<String> {
-                let svg = svg_string(self, self.size())?;
-                Ok(format!(
-                    "EVCXR_BEGIN_CONTENT text/html\n<div>{svg}</div>\nEVCXR_END_CONTENT"
-                ))
-            }
-
-            /// Shows the figure inline when it is the value of an evcxr notebook cell (an
-            /// error is shown as text instead).
-            pub fn evcxr_display(&self) {
-                match self.evcxr_html() {
-                    Ok(html) => println!("{html}"),
-                    Err(e) => println!(
-                        "EVCXR_BEGIN_CONTENT text/plain\nplot error: {e}\nEVCXR_END_CONTENT"
-                    ),
-                }
-            }
-            // ---- end of evcxr notebook display ----
         }
     };
 }
@@ -139,7 +117,7 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-fn check_size(size: (u32, u32)) -> Result<()> {
+pub(super) fn check_size(size: (u32, u32)) -> Result<()> {
     if size.0 < MIN_SIZE.0 || size.1 < MIN_SIZE.1 {
         return Err(Error::param(
             "size",
@@ -161,7 +139,7 @@ fn create_parent(path: &Path) -> Result<()> {
     }
 }
 
-fn svg_string<R: Render>(fig: &R, size: (u32, u32)) -> Result<String> {
+pub(super) fn svg_string<R: Render>(fig: &R, size: (u32, u32)) -> Result<String> {
     check_size(size)?;
     let mut buf = String::new();
     {
