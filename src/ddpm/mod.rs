@@ -43,7 +43,7 @@ pub use chain::{
 };
 pub use eps_net::{simple_loss_and_grad, train_eps_net, EpsNet, StepFeature};
 pub use oracle::MixtureEpsOracle;
-pub use sampling::{ancestral_sample, ancestral_sample_path, reverse_step};
+pub use sampling::{ancestral_law_1d, ancestral_sample, ancestral_sample_path, reverse_step};
 pub use schedule::{vp_alpha_bar_link, VarianceSchedule, VpLink};
 
 use crate::{Error, Result};

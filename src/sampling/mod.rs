@@ -2,6 +2,7 @@
 mod annealed_langevin;
 mod corrector;
 mod euler_maruyama;
+mod grid_law;
 mod langevin;
 mod pc;
 mod predictor;
@@ -12,8 +13,9 @@ pub use annealed_langevin::{
 };
 pub use corrector::LangevinCorrector;
 pub use euler_maruyama::{reverse_euler_maruyama, ReverseSdeConfig, Trajectory};
+pub use grid_law::{GridLaw, Law1d};
 pub use langevin::langevin_step;
-pub use pc::{pc_sample, PcConfig};
+pub use pc::{pc_law_1d, pc_sample, PcConfig};
 pub use predictor::{transition, Predictor};
 pub use probability_flow::{flow_velocity, probability_flow_sample, OdeMethod};
 
