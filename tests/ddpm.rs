@@ -474,7 +474,7 @@ fn kl_terms_equal_weighted_eps_error_plus_constant() {
     let model = linear_model(&s);
     let x0 = array![[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]];
     let e = array![[0.3, 0.1, -0.4], [-1.2, 0.7, 2.0]];
-    for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+    for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
         for k in 1..=40 {
             let terms = if k == 1 {
                 decoder_term(&s, &model, x0.view(), var, e.view()).unwrap()
@@ -505,9 +505,37 @@ fn kl_terms_equal_weighted_eps_error_plus_constant() {
         vlb_constant(&s, 5, ReverseVariance::BetaTilde, 3).unwrap(),
         0.0
     );
+    // beta_tilde_1 = 0: the clipped variant names its substitution sigma_1^2 = beta_tilde_2;
+    // the plain one agrees with it from k = 2 on and refuses sigma_1 (decoder, w_1, the bound)
+    // instead of returning an infinite or NaN term.
+    assert_eq!(s.beta_tilde(1).unwrap(), 0.0);
     assert_eq!(
-        ReverseVariance::BetaTilde.sigma2(&s, 1).unwrap(),
+        ReverseVariance::BetaTildeClipped.sigma2(&s, 1).unwrap(),
         s.beta_tilde(2).unwrap()
+    );
+    for k in 2..=40 {
+        assert_eq!(
+            ReverseVariance::BetaTilde.sigma2(&s, k).unwrap(),
+            ReverseVariance::BetaTildeClipped.sigma2(&s, k).unwrap()
+        );
+    }
+    let tilde = ReverseVariance::BetaTilde;
+    for r in [
+        tilde.sigma2(&s, 1).map(|_| ()),
+        vlb_weight(&s, 1, tilde).map(|_| ()),
+        decoder_term(&s, &model, x0.view(), tilde, e.view()).map(|_| ()),
+        variational_bound(&s, &model, x0.view(), tilde, 1, &mut seeded(0)).map(|_| ()),
+    ] {
+        match r {
+            Err(Error::InvalidParameter { .. }) => {}
+            other => panic!("beta_tilde at k = 1 must be an error, got {other:?}"),
+        }
+    }
+    // with K = 1 there is no beta_tilde_2: the clipped variant falls back to beta_1
+    let one = VarianceSchedule::from_betas(vec![0.3]).unwrap();
+    assert_eq!(
+        ReverseVariance::BetaTildeClipped.sigma2(&one, 1).unwrap(),
+        0.3
     );
 }
 
@@ -562,7 +590,7 @@ fn bound_decomposition_matches_direct_monte_carlo() {
     let mut rng = seeded(3);
     let n = 40_000;
     for (name, model) in [("linear", &lin as DynEps<'_>), ("oracle", &oracle_fn)] {
-        for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+        for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
             let x0 = Array2::from_shape_fn((n, 2), |(_, j)| if j == 0 { 2.5 } else { -3.2 });
             let terms = variational_bound(&s, &model, x0.view(), var, 1, &mut rng).unwrap();
             assert_eq!(terms.terms.len(), 41);
@@ -618,7 +646,7 @@ fn bound_with_the_oracle_is_above_the_data_entropy() {
             -l.exp() * l * h
         })
         .sum();
-    for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+    for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
         let b = variational_bound(&s, &oracle, x0.view(), var, 1, &mut rng).unwrap();
         eprintln!(
             "{var:?}: bound {:.4} +- {:.4} nats, entropy {entropy:.4}",

@@ -221,7 +221,8 @@ pub struct DdpmSeedReport {
     /// of `n_samples` each (`sigma^2 = beta`, then `beta_tilde`): mean and standard deviation.
     pub oracle_frac_reps: Vec<(f64, f64)>,
     /// The bound on the training data, network and oracle, both variances, with the same
-    /// noise for all four.
+    /// noise for all four. The `beta_tilde` bounds use [`ReverseVariance::BetaTildeClipped`]
+    /// (`sigma_1^2 = beta_tilde_2`): with `beta_tilde_1 = 0` the decoder term is infinite.
     pub bound_net_beta: BoundSummary,
     pub bound_oracle_beta: BoundSummary,
     pub bound_net_beta_tilde: BoundSummary,
@@ -479,8 +480,8 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
     };
     let bound_net = bound(&model, ReverseVariance::Beta)?;
     let bound_oracle = bound(&oracle, ReverseVariance::Beta)?;
-    let bound_net_tilde = bound(&model, ReverseVariance::BetaTilde)?;
-    let bound_oracle_tilde = bound(&oracle, ReverseVariance::BetaTilde)?;
+    let bound_net_tilde = bound(&model, ReverseVariance::BetaTildeClipped)?;
+    let bound_oracle_tilde = bound(&oracle, ReverseVariance::BetaTildeClipped)?;
     let gap: Vec<f64> = bound_net
         .per_point
         .iter()

@@ -353,8 +353,14 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
     for (name, b) in [
         ("network, beta", &r.bound_net_beta),
         ("exact eps*, beta", &r.bound_oracle_beta),
-        ("network, beta_tilde", &r.bound_net_beta_tilde),
-        ("exact eps*, beta_tilde", &r.bound_oracle_beta_tilde),
+        (
+            "network, beta_tilde clipped (σ_1² = β̃_2)",
+            &r.bound_net_beta_tilde,
+        ),
+        (
+            "exact eps*, beta_tilde clipped (σ_1² = β̃_2)",
+            &r.bound_oracle_beta_tilde,
+        ),
     ] {
         t += &format!(
             "| {name} | {:.3} | {:.3} | {:.5} | {:.3} ± {:.3} |\n",
