@@ -513,4 +513,17 @@ fn sampler_orders_from_exact_laws() {
     };
     let pc = r(Predictor::ReverseDiffusion, Some(corr), 256);
     assert!(pc < 1.3, "PC 256 -> 512: {pc}");
+    // The corrector helps the reverse-diffusion predictor up to 256 steps, not at 512.
+    for n in [16, 64, 256] {
+        let (a, b) = (
+            vp_law(Predictor::ReverseDiffusion, Some(corr), n),
+            vp_law(Predictor::ReverseDiffusion, None, n),
+        );
+        assert!(a < b, "{n} steps: PC {a} vs reverse diffusion {b}");
+    }
+    let (a, b) = (
+        vp_law(Predictor::ReverseDiffusion, Some(corr), 512),
+        vp_law(Predictor::ReverseDiffusion, None, 512),
+    );
+    assert!(a > b, "512 steps: PC {a} vs reverse diffusion {b}");
 }
