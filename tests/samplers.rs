@@ -427,7 +427,7 @@ fn vp_law(pred: Predictor, corrector: Option<LangevinCorrector>, steps: usize) -
     let p_t = p0.diffused(&vp, 1.0).unwrap();
     let dt = 1.0 / steps as f64;
     let h = 0.02f64.min(0.9 * (vp.diffusion(dt).powi(2) * dt * 0.5).sqrt());
-    let start = GridLaw::from_mixture(&p_t, -8.0, 8.0, h).unwrap();
+    let start = GridLaw::from_mixture(&p_t, -14.0, 14.0, h).unwrap();
     let cfg = PcConfig {
         corrector,
         ..PcConfig::predictor_only(pred, steps + 1)
@@ -458,7 +458,7 @@ fn pc_law_matches_monte_carlo() {
             corrector: c,
             ..PcConfig::predictor_only(pred, 17)
         };
-        let start = GridLaw::from_mixture(&p_t, -8.0, 8.0, 0.01).unwrap();
+        let start = GridLaw::from_mixture(&p_t, -14.0, 14.0, 0.01).unwrap();
         let law = pc_law_1d(&vp, &score, &start, &cfg).unwrap();
         let n = 40_000;
         let x = p_t.sample(n, &mut seeded(31));
@@ -483,8 +483,8 @@ fn pc_law_matches_monte_carlo() {
 
 /// The reading of the book's convergence table. With exact laws (no Monte Carlo floor),
 /// Euler-Maruyama's W1 error halves per doubling from N = 64 on (order 1, weak order one;
-/// the ratio 256 -> 512 is 2.02), while on N = 4, 8, 16 it falls faster (ratios 4.9 and 3.5:
-/// the pre-asymptotic regime the Monte Carlo fit of 1.70 sees). Reverse diffusion is first
+/// the ratio 256 -> 512 is 2.02), while on N = 4, 8, 16 it falls faster (ratios 2.8 and 3.5:
+/// the pre-asymptotic regime a Monte Carlo fit on those steps sees). Reverse diffusion is first
 /// order throughout (ratio 2.00). Ancestral approaches order 1 from below (ratio 1.91 at
 /// 256 -> 512, 1.41 at 4 -> 8), which is why a fit on 4..64 steps gives about 0.6. The PC
 /// sampler's error stalls: the corrector's step is set by the fixed snr, not by N, so its
@@ -497,8 +497,8 @@ fn sampler_orders_from_exact_laws() {
     };
     let em_late = r(Predictor::EulerMaruyama, None, 256);
     assert!((em_late - 2.0).abs() < 0.1, "EM 256 -> 512: {em_late}");
-    let em_early = r(Predictor::EulerMaruyama, None, 4);
-    assert!(em_early > 3.0, "EM 4 -> 8: {em_early}");
+    let em_early = r(Predictor::EulerMaruyama, None, 8);
+    assert!(em_early > 3.0, "EM 8 -> 16: {em_early}");
     let rd = r(Predictor::ReverseDiffusion, None, 256);
     assert!((rd - 2.0).abs() < 0.1, "reverse diffusion: {rd}");
     let anc_late = r(Predictor::Ancestral, None, 256);
@@ -526,4 +526,79 @@ fn sampler_orders_from_exact_laws() {
         vp_law(Predictor::ReverseDiffusion, None, 512),
     );
     assert!(a > b, "512 steps: PC {a} vs reverse diffusion {b}");
+}
+
+/// Annealed Langevin with the exact scores on seed 001's ladder (6 levels, 2 to 0.5,
+/// eps = 0.05, 100 steps per level, start N(0, 4)): the exact law by quadrature
+/// (`annealed_langevin_law_1d`) matches n = 20 000 chains (mean and variance within 5 SE), and
+/// decomposes the bias the book describes: the unadjusted chain run at the last level alone
+/// until stationary has the standard deviation of the Gaussian formula
+/// `sd / sqrt(1 - eps / (4 Var))` within 0.002 (p_σL is not Gaussian, but its modes overlap);
+/// the annealed chain ends with more mass on the small mode's side (`P(x > 0)`) than both
+/// that stationary law and p_σL (by more than 0.002: the quadrature is exact to ~1e-8); and the
+/// stationary chain's W1 is more than half of the annealed law's (0.009 of 0.013): the fixed
+/// step is the larger part of the bias.
+#[test]
+fn annealed_langevin_law_and_its_bias() {
+    use score_sde::sampling::{annealed_langevin_law_1d, GridLaw};
+    let p0 = GaussianMixture::seed_ve();
+    let sigmas = geometric_levels(2.0, 0.5, 6).unwrap();
+    let level = |s: f64| p0.affine(1.0, s * s).unwrap();
+    let exact = |s: f64, x: ArrayView2<f64>| level(s).score(x);
+    let cfg = AnnealedLangevinConfig {
+        sigmas,
+        eps: 0.05,
+        steps_per_level: 100,
+        denoise: false,
+        keep_paths: false,
+    };
+    let start = GaussianMixture::new_1d(&[1.0], &[0.0], &[2.0]).unwrap();
+    let grid = GridLaw::from_mixture(&start, -16.0, 16.0, 0.04).unwrap();
+    let law = annealed_langevin_law_1d(&exact, &grid, &cfg).unwrap();
+    let n = 20_000;
+    let x0 = start.sample(n, &mut seeded(41));
+    let run = annealed_langevin(&exact, x0, &cfg, &mut seeded(42)).unwrap();
+    let xs = run.samples.column(0).to_vec();
+    let m = xs.iter().sum::<f64>() / n as f64;
+    let v = xs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    let m4 = xs.iter().map(|a| (a - m).powi(4)).sum::<f64>() / n as f64;
+    let (se_m, se_v) = ((v / n as f64).sqrt(), ((m4 - v * v) / n as f64).sqrt());
+    assert!(
+        (m - law.mean()).abs() < 5.0 * se_m,
+        "mean {m} vs {}",
+        law.mean()
+    );
+    assert!(
+        (v - law.variance()).abs() < 5.0 * se_v,
+        "var {v} vs {}",
+        law.variance()
+    );
+
+    let last = level(0.5);
+    let var_l = last.variance()[0];
+    let ula_cfg = AnnealedLangevinConfig {
+        sigmas: vec![0.5],
+        steps_per_level: 2000,
+        ..cfg.clone()
+    };
+    let ula = annealed_langevin_law_1d(
+        &exact,
+        &GridLaw::from_mixture(&last, -10.0, 10.0, 0.04).unwrap(),
+        &ula_cfg,
+    )
+    .unwrap();
+    let predicted = (var_l / (1.0 - 0.05 / (4.0 * var_l))).sqrt();
+    assert!(
+        (ula.variance().sqrt() - predicted).abs() < 0.002,
+        "ULA sd {} vs Gaussian formula {predicted}",
+        ula.variance().sqrt()
+    );
+    let frac = |l: &score_sde::sampling::Law1d| 1.0 - l.cdf(0.0);
+    let target = 1.0 - last.cdf_1d(0.0).unwrap();
+    assert!(frac(&law) > frac(&ula) + 0.002 && frac(&ula) > target + 0.002);
+    let (w_law, w_ula) = (
+        law.w1_to_mixture(&last).unwrap(),
+        ula.w1_to_mixture(&last).unwrap(),
+    );
+    assert!(w_law > w_ula && w_ula > 0.5 * w_law, "{w_law} vs {w_ula}");
 }

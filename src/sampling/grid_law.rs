@@ -285,10 +285,24 @@ impl GridLaw {
     }
 }
 
+/// Mass a law may lose outside its grid before [`Law1d`] refuses it.
+pub const MASS_TOLERANCE: f64 = 1e-5;
+
 impl Law1d {
     fn new(knots: Vec<f64>, cdf: Vec<f64>, mean: f64, variance: f64) -> Result<Self> {
         crate::error::all_finite(knots.iter(), "Law1d knots")?;
         crate::error::all_finite(cdf.iter(), "Law1d CDF")?;
+        let (first, last) = (cdf[0], cdf[cdf.len() - 1]);
+        if first > MASS_TOLERANCE || (1.0 - last).abs() > MASS_TOLERANCE {
+            return Err(Error::param(
+                "lo, hi",
+                format!(
+                    "the law has mass {first:e} below and {:e} above its grid (tolerance \
+                     {MASS_TOLERANCE:e}): a kernel reached past the grid; widen it",
+                    1.0 - last
+                ),
+            ));
+        }
         Ok(Self {
             knots,
             cdf,

@@ -9,7 +9,8 @@ mod predictor;
 mod probability_flow;
 
 pub use annealed_langevin::{
-    annealed_langevin, geometric_levels, AnnealedLangevinConfig, AnnealedLangevinRun,
+    annealed_langevin, annealed_langevin_law_1d, geometric_levels, AnnealedLangevinConfig,
+    AnnealedLangevinRun,
 };
 pub use corrector::LangevinCorrector;
 pub use euler_maruyama::{reverse_euler_maruyama, ReverseSdeConfig, Trajectory};

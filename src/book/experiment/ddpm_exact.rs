@@ -26,7 +26,7 @@ pub struct LawSummary {
 
 impl LawSummary {
     /// The exact law of the ancestral sampler of `(schedule, model, variance)` for 1-D data,
-    /// on a grid over `[-10, 12]` with spacing `min(0.02, 0.9 sigma_min)`.
+    /// on a grid over `[-16, 18]` with spacing `min(0.02, 0.9 sigma_min)`.
     pub fn of<M: EpsModel + ?Sized>(
         schedule: &VarianceSchedule,
         model: &M,
@@ -40,7 +40,7 @@ impl LawSummary {
             .fold(f64::INFINITY, f64::min)
             .sqrt();
         let h = 0.02f64.min(0.9 * s_min);
-        let law = ancestral_law_1d(schedule, model, variance, -10.0, 12.0, h)?;
+        let law = ancestral_law_1d(schedule, model, variance, -16.0, 18.0, h)?;
         Ok(Self {
             mean: law.mean(),
             variance: law.variance(),

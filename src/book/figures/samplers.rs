@@ -181,6 +181,28 @@ fn write_smld(run: &SmldSeedRun, dir: &Path) -> Result<()> {
     );
     t += &row("network, raw, vs p_σL", &r.network_vs_last_level);
     t += &row("exact, raw, vs p_σL", &r.exact_vs_last_level);
+    let law_row = |name: &str, l: &smld_seed::LawStats| {
+        format!(
+            "| {name} | {:.3} | | {:+.3} | {:.3} |\n",
+            l.w1, l.mean, l.std
+        )
+    };
+    t += &law_row(
+        "exact, raw, its exact law (quadrature), vs p_σL",
+        &r.exact_law_raw,
+    );
+    t += &law_row(
+        "unadjusted Langevin at σ_L alone, stationary law (quadrature), vs p_σL",
+        &r.ula_stationary,
+    );
+    t += &format!(
+        "| {} exact draws of p_σL (noise floor: mean, 95% quantile) | {:.3}, {:.3} | {:.3}, {:.3} | | |\n",
+        r.floor_last_level.n,
+        r.floor_last_level.w1_mean,
+        r.floor_last_level.w1_q95,
+        r.floor_last_level.ks_mean,
+        r.floor_last_level.ks_q95
+    );
     t += &row("network, raw, vs p_0", &r.network_vs_data);
     t += &row("network, denoised, vs p_0", &r.network_denoised_vs_data);
     t += &row("exact, denoised, vs p_0", &r.exact_denoised_vs_data);
@@ -210,6 +232,28 @@ fn write_smld(run: &SmldSeedRun, dir: &Path) -> Result<()> {
             ("smld_eps", r.config.eps.to_string()),
             ("smld_steps_per_level", r.config.steps_per_level.to_string()),
             ("smld_train_seconds", format!("{:.1}", r.train_seconds)),
+            ("smld_floor_w1", fmt(r.floor_last_level.w1_mean)),
+            ("smld_floor_w1_q95", fmt(r.floor_last_level.w1_q95)),
+            ("smld_exact_w1", fmt(r.exact_vs_last_level.w1)),
+            ("smld_law_w1", fmt(r.exact_law_raw.w1)),
+            ("smld_law_mean", fmt(r.exact_law_raw.mean)),
+            ("smld_law_std", fmt(r.exact_law_raw.std)),
+            ("smld_law_frac_pos", fmt(r.exact_law_raw.frac_pos)),
+            ("smld_ula_w1", fmt(r.ula_stationary.w1)),
+            ("smld_reps_w1", fmt(r.exact_reps_w1_mean)),
+            ("smld_reps_w1_q95", fmt(r.exact_reps_w1_q95)),
+            ("smld_ula_std", fmt(r.ula_stationary.std)),
+            ("smld_ula_frac_pos", fmt(r.ula_stationary.frac_pos)),
+            ("smld_target_frac_pos", fmt(r.last_level_frac_pos)),
+            ("smld_target_std", fmt(r.last_level_std)),
+            (
+                "smld_sample_mean_z",
+                format!(
+                    "{:.1}",
+                    (r.exact_vs_last_level.mean - r.exact_law_raw.mean)
+                        / (r.exact_law_raw.std / (r.config.n_samples as f64).sqrt())
+                ),
+            ),
         ],
     )
 }
@@ -238,7 +282,7 @@ pub fn sde_law_w1(
     let p_t = p0.diffused(&vp, 1.0)?;
     let dt = 1.0 / steps as f64;
     let h = 0.02f64.min(0.9 * (vp.diffusion(dt).powi(2) * dt * 0.5).sqrt());
-    let start = GridLaw::from_mixture(&p_t, -8.0, 8.0, h)?;
+    let start = GridLaw::from_mixture(&p_t, -14.0, 14.0, h)?;
     let cfg = PcConfig {
         corrector,
         ..PcConfig::predictor_only(pred, steps + 1)
