@@ -505,6 +505,12 @@ fn write_likelihood(dir: &Path) -> Result<()> {
         &mut seeded(0),
     )?;
     let lp_exact = exact.log_p(&p_t.log_pdf(exact.x_end.view())?)?;
+    // The integrated divergence of the whole velocity along each trajectory, per coordinate,
+    // and of its score part alone: the drift f x contributes d ∫ f = -d B(T) / 2.
+    let d = x.ncols() as f64;
+    let vel_div = exact.delta_log_p.mean().unwrap_or(f64::NAN) / d;
+    let half_b = 0.5 * crate::sde::LinearBeta::song().integral(1.0);
+    let vel_div_sd = exact.delta_log_p.std(1.0) / d;
     let lp_prior = exact.log_p_sde_prior(&vp)?;
     for (name, lp) in [("exact p_T", &lp_exact), ("N(0, I)", &lp_prior)] {
         let (m, a, mx) = stats(lp);
@@ -560,6 +566,10 @@ fn write_likelihood(dir: &Path) -> Result<()> {
     write_text(&dir.join("likelihood_table.md"), &table)?;
     let (_, a, _) = stats(&lp_exact);
     numbers.push(("lik_exact_mae", format!("{a:.1e}")));
+    numbers.push(("lik_vel_div", format!("{vel_div:.2}")));
+    numbers.push(("lik_vel_div_sd", format!("{vel_div_sd:.2}")));
+    numbers.push(("lik_score_div", format!("{:.2}", vel_div + half_b)));
+    numbers.push(("lik_half_b", format!("{half_b:.3}")));
     numbers.push(("lik_n_points", n.to_string()));
     numbers.push(("lik_reps", reps.to_string()));
     write_numbers(dir, &numbers)
