@@ -623,7 +623,7 @@ fn velocity_divergence_integral_for_gaussian_data() {
         )
         .unwrap();
         let score = ExactScore::new(&p0, &vp);
-        let x = ndarray::array![[0.3, -0.2], [-1.0 * s0, 0.5 * s0]];
+        let x = ndarray::array![[0.3, -0.2], [-s0, 0.5 * s0]];
         let method = OdeMethod::Dopri5 {
             rtol: 1e-9,
             atol: 1e-9,
