@@ -474,7 +474,7 @@ fn kl_terms_equal_weighted_eps_error_plus_constant() {
     let model = linear_model(&s);
     let x0 = array![[1.0, -2.0, 0.5], [3.0, 0.0, -1.0]];
     let e = array![[0.3, 0.1, -0.4], [-1.2, 0.7, 2.0]];
-    for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+    for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
         for k in 1..=40 {
             let terms = if k == 1 {
                 decoder_term(&s, &model, x0.view(), var, e.view()).unwrap()
@@ -505,9 +505,37 @@ fn kl_terms_equal_weighted_eps_error_plus_constant() {
         vlb_constant(&s, 5, ReverseVariance::BetaTilde, 3).unwrap(),
         0.0
     );
+    // beta_tilde_1 = 0: the clipped variant names its substitution sigma_1^2 = beta_tilde_2;
+    // the plain one agrees with it from k = 2 on and refuses sigma_1 (decoder, w_1, the bound)
+    // instead of returning an infinite or NaN term.
+    assert_eq!(s.beta_tilde(1).unwrap(), 0.0);
     assert_eq!(
-        ReverseVariance::BetaTilde.sigma2(&s, 1).unwrap(),
+        ReverseVariance::BetaTildeClipped.sigma2(&s, 1).unwrap(),
         s.beta_tilde(2).unwrap()
+    );
+    for k in 2..=40 {
+        assert_eq!(
+            ReverseVariance::BetaTilde.sigma2(&s, k).unwrap(),
+            ReverseVariance::BetaTildeClipped.sigma2(&s, k).unwrap()
+        );
+    }
+    let tilde = ReverseVariance::BetaTilde;
+    for r in [
+        tilde.sigma2(&s, 1).map(|_| ()),
+        vlb_weight(&s, 1, tilde).map(|_| ()),
+        decoder_term(&s, &model, x0.view(), tilde, e.view()).map(|_| ()),
+        variational_bound(&s, &model, x0.view(), tilde, 1, &mut seeded(0)).map(|_| ()),
+    ] {
+        match r {
+            Err(Error::InvalidParameter { .. }) => {}
+            other => panic!("beta_tilde at k = 1 must be an error, got {other:?}"),
+        }
+    }
+    // with K = 1 there is no beta_tilde_2: the clipped variant falls back to beta_1
+    let one = VarianceSchedule::from_betas(vec![0.3]).unwrap();
+    assert_eq!(
+        ReverseVariance::BetaTildeClipped.sigma2(&one, 1).unwrap(),
+        0.3
     );
 }
 
@@ -562,7 +590,7 @@ fn bound_decomposition_matches_direct_monte_carlo() {
     let mut rng = seeded(3);
     let n = 40_000;
     for (name, model) in [("linear", &lin as DynEps<'_>), ("oracle", &oracle_fn)] {
-        for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+        for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
             let x0 = Array2::from_shape_fn((n, 2), |(_, j)| if j == 0 { 2.5 } else { -3.2 });
             let terms = variational_bound(&s, &model, x0.view(), var, 1, &mut rng).unwrap();
             assert_eq!(terms.terms.len(), 41);
@@ -618,7 +646,7 @@ fn bound_with_the_oracle_is_above_the_data_entropy() {
             -l.exp() * l * h
         })
         .sum();
-    for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+    for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
         let b = variational_bound(&s, &oracle, x0.view(), var, 1, &mut rng).unwrap();
         eprintln!(
             "{var:?}: bound {:.4} +- {:.4} nats, entropy {entropy:.4}",
@@ -847,6 +875,20 @@ fn ancestral_sampling_with_the_oracle() {
     for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
         let law = sampler_law(&s40, &o40, var);
         eprintln!("{var:?}: K = 40 sampler law (mean, var, P(x<0)) = {law:?}");
+        // The library's quadrature (`ancestral_law_1d`, a finer grid, truncated kernels,
+        // exact CDF) agrees with this independent one: mean and variance to 1e-6; P(x < 0) to
+        // 2e-4, since here it counts grid atoms below 0, which errs by O(h p(0)) ~ 1e-4.
+        let lib = ancestral_law_1d(&s40, &o40, var, -10.0, 12.0, 0.02).unwrap();
+        for (what, a, b, tol) in [
+            ("mean", lib.mean(), law.0, 1e-6),
+            ("variance", lib.variance(), law.1, 1e-6),
+            ("P(x < 0)", lib.cdf(0.0), law.2, 2e-4),
+        ] {
+            assert!(
+                (a - b).abs() < tol,
+                "{var:?} {what}: library {a} vs test {b}"
+            );
+        }
         let x = ancestral_sample(&s40, &o40, var, n, 1, &mut rng).unwrap();
         let xs = column(&x, 0);
         let (m, se_m) = mean_se(&xs);
@@ -911,6 +953,33 @@ fn ancestral_sampling_with_the_oracle() {
     let (m, se) = mean_se(&column(&path[40], 0));
     assert_within("x_K mean", m, 0.0, 5.0 * se);
     assert!(mean_se(&column(&path[0], 0)).0 > 1.5);
+}
+
+/// For data `N(0, 1)` the forward chain is stationary and reversible: the exact eps* gives
+/// `mu_theta(x, k) = sqrt(alpha_k) x` and the reverse kernel `N(sqrt(alpha_k) x, beta_k)` is
+/// exact, so with sigma^2 = beta the sampler's `x_1 ~ N(0, 1)` and its noiseless last step
+/// `x_0 = sqrt(alpha_1) x_1` has law `N(0, alpha_1)`: `ancestral_law_1d` reproduces mean 0 and
+/// variance `alpha_1 = 0.98` to 1e-8 (trapezoid on kernels resolved by the grid) and W1 to
+/// that Gaussian below 1e-4 (the CDF is linear between knots, O(h^2)). With
+/// sigma^2 = beta_tilde the variance falls short of it by more than 0.01.
+#[test]
+fn ancestral_law_is_exact_for_gaussian_data() {
+    let s = seed_schedule();
+    let o = MixtureEpsOracle::new(&s, &[1.0], &[0.0], &[1.0]).unwrap();
+    let law = ancestral_law_1d(&s, &o, ReverseVariance::Beta, -9.0, 9.0, 0.02).unwrap();
+    let a1 = s.alpha(1).unwrap();
+    assert!(law.mean().abs() < 1e-8, "mean {}", law.mean());
+    assert!(
+        (law.variance() - a1).abs() < 1e-8,
+        "variance {}",
+        law.variance()
+    );
+    let g = score_sde::mixture::GaussianMixture::new_1d(&[1.0], &[0.0], &[a1.sqrt()]).unwrap();
+    assert!(law.w1_to_mixture(&g).unwrap() < 1e-4);
+    let tilde = ancestral_law_1d(&s, &o, ReverseVariance::BetaTilde, -9.0, 9.0, 0.02).unwrap();
+    assert!(a1 - tilde.variance() > 0.01, "{}", tilde.variance());
+    // a grid too coarse for the smallest kernel is an error, not a silent approximation
+    assert!(ancestral_law_1d(&s, &o, ReverseVariance::BetaTilde, -9.0, 9.0, 0.2).is_err());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ use ndarray::{array, Array1, Array2};
 use rand::RngExt;
 use rand_distr::StandardNormal;
 use score_sde::ddpm::{
-    ancestral_sample, ancestral_sample_path, forward_step, gaussian_kl_iso, gaussian_log_pdf_iso,
-    kl_term, marginal_sample_with_noise, mu_theta, posterior, reverse_step, sample_eps_targets,
-    seed_forward_chain, simple_loss, simulate_chain, variational_bound, vlb_constant, vlb_weight,
-    EpsModel, MixtureEpsOracle, ReverseVariance, VarianceSchedule,
+    ancestral_sample, ancestral_sample_path, forward_step, forward_step_with_noise,
+    gaussian_kl_iso, gaussian_log_pdf_iso, kl_term, marginal_sample_with_noise, mu_theta,
+    posterior, reverse_step, sample_eps_targets, seed_forward_chain, simple_loss, simulate_chain,
+    variational_bound, vlb_constant, vlb_weight, EpsModel, MixtureEpsOracle, ReverseVariance,
+    VarianceSchedule,
 };
 use score_sde::loss::{dsm_batch, dsm_loss_and_grad, smld_loss_and_grad, Weighting};
 use score_sde::metrics::ks_distance;
@@ -1300,7 +1301,8 @@ fn entry_35_kl_term_monte_carlo() {
 /// Entry 38. The variational bound is an upper bound on the negative log-likelihood. Data
 /// x0 ~ N(1, 0.5^2) and the exact eps oracle, which is affine in x for Gaussian data
 /// (`eps*(x, k) = c_k x + e_k`, checked at a third point to 1e-10), seed schedule, both
-/// variance choices. Then everything is exact:
+/// variance choices (`beta_tilde` clipped at step 1 to `beta_tilde_2`, since
+/// `beta_tilde_1 = 0` makes the decoder term infinite). Then everything is exact:
 /// * the model's `p_theta(x0)` is Gaussian (mean and variance propagated through the affine
 ///   reverse chain, decoder variance sigma_1^2 included), so `E -ln p_theta(x0)` is exact;
 /// * the expected bound is `Σ_k [w_k E|eps - eps*(x_k)|^2 + C_k] + E L_K` with
@@ -1321,7 +1323,7 @@ fn entry_38_bound_above_exact_nll() {
     let x0 = col(&(0..n)
         .map(|_| m0 + s0 * rng.sample::<f64, _>(StandardNormal))
         .collect::<Vec<_>>());
-    for var in [ReverseVariance::Beta, ReverseVariance::BetaTilde] {
+    for var in [ReverseVariance::Beta, ReverseVariance::BetaTildeClipped] {
         let (mut m, mut v) = (0.0, 1.0);
         let mut bound_exact = 0.0;
         for k in (1..=kk).rev() {
@@ -1401,18 +1403,93 @@ fn entry_40_kl_is_weighted_noise_error() {
     }
 }
 
-/// Entry 42. The simulated chain's final variance is `1 - alpha_bar_K + alpha_bar_K Var(x0)`:
-/// n = 20000 chains (seed schedule, K = 40) from the seed's data `0.1 N(-3, 1) + 0.9 N(3, 1)`
-/// (variance 4.24) agree within 4.5 SE. The seed's `ddpm_chain!` (`seed_forward_chain`,
-/// noise scaled by beta, one step short) ends more than 10 SE away.
+/// The seed's `ddpm_chain!` loop transcribed with Julia's 1-based rows: `rows` has `K` rows,
+/// `rows[1] = x0`, and for `i = 2..=K`, `rows[i] = sqrt(1 - beta[idx(i)]) rows[i-1] +
+/// noise_scale(beta[idx(i)]) z[i]`, where `idx` is the seed's `i1 = i - 1` or the
+/// alternative `i`. `beta` and `z` are 1-based too (`beta[0]`, `z[0]` unused); returned
+/// 0-based (`out[i - 1]` is Julia's row `i`).
+fn seed_chain_loop(
+    x0: f64,
+    beta: &[f64],
+    z: &[f64],
+    idx: impl Fn(usize) -> usize,
+    noise_scale: impl Fn(f64) -> f64,
+) -> Vec<f64> {
+    let k_rows = beta.len() - 1;
+    let mut rows = vec![f64::NAN; k_rows + 1];
+    rows[1] = x0;
+    for i in 2..=k_rows {
+        let b = beta[idx(i)];
+        rows[i] = (1.0 - b).sqrt() * rows[i - 1] + noise_scale(b) * z[i];
+    }
+    rows[1..].to_vec()
+}
+
+/// Entry 42. The seed's `ddpm_chain!` puts `x0` in row 1, so row `i` holds `X_{i-1}` and
+/// `beta_schedule[i - 1]` (its `i1`) is the right coefficient: with the noise scale fixed to
+/// `sqrt(beta)`, its rows equal the crate's chain `X_0, ..., X_{K-1}` built by
+/// `forward_step_with_noise` from the same noise (to 1e-12: the same arithmetic), while
+/// `beta_schedule[i]` (skipping `beta_1`) is off by more than 1e-3 already at `X_1`. The
+/// array has `K` rows and so only `K - 1` transitions: changing `beta_K` changes none of its
+/// rows (exactly), while it changes the crate's `X_K`. Finally the noise scale: n = 20000
+/// chains from the seed's data `0.1 N(-3, 1) + 0.9 N(3, 1)` end with variance
+/// `1 - alpha_bar_K + alpha_bar_K Var(x0)` within 4.5 SE, and the seed's code
+/// (`seed_forward_chain`, noise `beta z`) ends more than 10 SE away.
 #[test]
-fn entry_42_chain_final_variance() {
+fn entry_42_chain_index_noise_and_length() {
     let s = seed_schedule();
+    let kk = s.num_steps();
+    let mut beta = vec![f64::NAN];
+    beta.extend_from_slice(s.betas());
+    let mut rng = seeded(42);
+    let z: Vec<f64> = std::iter::once(f64::NAN)
+        .chain(normals(&mut rng, kk))
+        .collect();
+    let x0 = 2.5;
+    // The crate's chain with the same noise: z[i] drives the step into Julia's row i, i.e.
+    // the transition X_{i-2} -> X_{i-1}, step k = i - 1.
+    let mut chain = vec![array![[x0]]];
+    for k in 1..=kk {
+        let noise = array![[if k < kk { z[k + 1] } else { 0.3 }]];
+        let next = forward_step_with_noise(&s, chain[k - 1].view(), k, noise.view()).unwrap();
+        chain.push(next);
+    }
+    let seeds_index = seed_chain_loop(x0, &beta, &z, |i| i - 1, f64::sqrt);
+    assert_eq!(seeds_index.len(), kk, "K rows");
+    for (j, r) in seeds_index.iter().enumerate() {
+        assert_close(
+            &format!("row {} = X_{j}", j + 1),
+            *r,
+            chain[j][[0, 0]],
+            1e-12,
+        );
+    }
+    let shifted = seed_chain_loop(x0, &beta, &z, |i| i, f64::sqrt);
+    assert_far(
+        "beta_schedule[i] at X_1",
+        shifted[1],
+        chain[1][[0, 0]],
+        1e-3,
+    );
+    // K rows, K - 1 transitions: beta_K is never read.
+    let mut beta_k_changed = beta.clone();
+    beta_k_changed[kk] = 0.9;
+    let again = seed_chain_loop(x0, &beta_k_changed, &z, |i| i - 1, f64::sqrt);
+    assert_eq!(
+        again, seeds_index,
+        "beta_K is not used by the seed's K-row array"
+    );
+    let mut betas2 = s.betas().to_vec();
+    betas2[kk - 1] = 0.9;
+    let s2 = VarianceSchedule::from_betas(betas2).unwrap();
+    let x_k2 = forward_step_with_noise(&s2, chain[kk - 1].view(), kk, array![[0.3]].view())
+        .unwrap()[[0, 0]];
+    assert_far("X_K depends on beta_K", x_k2, chain[kk][[0, 0]], 1e-2);
+
+    // The noise scale.
     let p0 = GaussianMixture::seed_ddpm();
     let n = 20_000;
-    let mut rng = seeded(42);
     let x0 = p0.sample(n, &mut rng);
-    let kk = s.num_steps();
     let ab = s.alpha_bar(kk).unwrap();
     let want = 1.0 - ab + ab * p0.variance()[0];
     let path = simulate_chain(&s, x0.view(), &mut rng).unwrap();

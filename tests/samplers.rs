@@ -367,3 +367,288 @@ fn langevin_corrector_reaches_its_stationary_variance() {
     );
     assert!(m.abs() <= 5.0 * (want / n as f64).sqrt(), "mean {m}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Exact laws by quadrature (`GridLaw`, `pc_law_1d`) and the samplers' asymptotic orders
+// ---------------------------------------------------------------------------------------
+
+/// `GridLaw` against closed forms: `N(0.3, 1.2^2)` pushed through the kernel
+/// `x -> N(0.8 x + 0.1, 0.25^2)` is `N(0.34, 0.9841)` and the deterministic map `2x - 1` then
+/// gives `N(-0.32, 3.9364)`. Mean and variance come from the trapezoid rule on smooth,
+/// decaying integrands (h = 0.02, error far below 1e-9); the CDF is linear between knots, so
+/// W1 to the exact Gaussian carries an O(h^2) interpolation error, ~1e-5 here (tolerance
+/// 1e-4). A kernel narrower than the grid and a decreasing deterministic map are errors.
+#[test]
+fn grid_law_propagates_gaussians_exactly() {
+    use score_sde::sampling::GridLaw;
+    let g = |m: f64, s: f64| GaussianMixture::new_1d(&[1.0], &[m], &[s]).unwrap();
+    let start = GridLaw::from_mixture(&g(0.3, 1.2), -12.0, 12.0, 0.02).unwrap();
+    assert!((start.mass() - 1.0).abs() < 1e-12);
+    let xs = start.grid();
+    let m1: Vec<f64> = xs.iter().map(|x| 0.8 * x + 0.1).collect();
+    let law = start.finish(&m1, 0.25).unwrap();
+    let (m, v) = (0.8 * 0.3 + 0.1, 0.64 * 1.44 + 0.0625);
+    assert!((law.mean() - m).abs() < 1e-9 && (law.variance() - v).abs() < 1e-9);
+    let w1 = law.w1_to_mixture(&g(m, v.sqrt())).unwrap();
+    assert!(w1 < 1e-4, "W1 after a Gaussian step: {w1}");
+    let next = start.step(&m1, 0.25).unwrap();
+    assert!((next.mass() - 1.0).abs() < 1e-9);
+    let m2: Vec<f64> = xs.iter().map(|x| 2.0 * x - 1.0).collect();
+    let law = next.finish(&m2, 0.0).unwrap();
+    assert!((law.mean() - (2.0 * m - 1.0)).abs() < 1e-9);
+    assert!((law.variance() - 4.0 * v).abs() < 1e-8);
+    let w1 = law
+        .w1_to_mixture(&g(2.0 * m - 1.0, 2.0 * v.sqrt()))
+        .unwrap();
+    assert!(w1 < 1e-4, "W1 after a deterministic step: {w1}");
+    // a wrong law is far: W1(N(0.34, .), N(0.44, .)) = 0.1
+    let w_off = next
+        .law()
+        .unwrap()
+        .w1_to_mixture(&g(m + 0.1, v.sqrt()))
+        .unwrap();
+    assert!((w_off - 0.1).abs() < 1e-4, "{w_off}");
+    assert!(
+        start.step(&m1, 0.01).is_err(),
+        "kernel narrower than the grid"
+    );
+    let dec: Vec<f64> = xs.iter().map(|x| -x).collect();
+    assert!(
+        next.finish(&dec, 0.0).is_err(),
+        "decreasing deterministic map"
+    );
+}
+
+fn vp_law(pred: Predictor, corrector: Option<LangevinCorrector>, steps: usize) -> f64 {
+    use score_sde::sampling::{pc_law_1d, GridLaw};
+    let p0 = GaussianMixture::seed_ve();
+    let vp = Vp::song();
+    let score = ExactScore::new(&p0, &vp);
+    let p_t = p0.diffused(&vp, 1.0).unwrap();
+    let dt = 1.0 / steps as f64;
+    let h = 0.02f64.min(0.9 * (vp.diffusion(dt).powi(2) * dt * 0.5).sqrt());
+    let start = GridLaw::from_mixture(&p_t, -14.0, 14.0, h).unwrap();
+    let cfg = PcConfig {
+        corrector,
+        ..PcConfig::predictor_only(pred, steps + 1)
+    };
+    let law = pc_law_1d(&vp, &score, &start, &cfg).unwrap();
+    law.w1_to_mixture(&p0).unwrap()
+}
+
+/// `pc_law_1d` is the law of `pc_sample`: Euler-Maruyama with 16 steps (VP, exact score,
+/// exact p_T), n = 40 000 samples; mean and variance within 5 SE of the law's.
+#[test]
+fn pc_law_matches_monte_carlo() {
+    use score_sde::sampling::{pc_law_1d, GridLaw};
+    let p0 = GaussianMixture::seed_ve();
+    let vp = Vp::song();
+    let score = ExactScore::new(&p0, &vp);
+    let p_t = p0.diffused(&vp, 1.0).unwrap();
+    let corr = LangevinCorrector {
+        snr: 0.16,
+        n_steps: 1,
+    };
+    for (pred, c) in [
+        (Predictor::EulerMaruyama, None),
+        (Predictor::Ancestral, None),
+        (Predictor::ReverseDiffusion, Some(corr)),
+    ] {
+        let cfg = PcConfig {
+            corrector: c,
+            ..PcConfig::predictor_only(pred, 17)
+        };
+        let start = GridLaw::from_mixture(&p_t, -14.0, 14.0, 0.01).unwrap();
+        let law = pc_law_1d(&vp, &score, &start, &cfg).unwrap();
+        let n = 40_000;
+        let x = p_t.sample(n, &mut seeded(31));
+        let out = pc_sample(&vp, &score, x, &cfg, &mut seeded(32)).unwrap();
+        let xs = out.samples.column(0).to_vec();
+        let m = xs.iter().sum::<f64>() / n as f64;
+        let v = xs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+        let m4 = xs.iter().map(|a| (a - m).powi(4)).sum::<f64>() / n as f64;
+        let (se_m, se_v) = ((v / n as f64).sqrt(), ((m4 - v * v) / n as f64).sqrt());
+        assert!(
+            (m - law.mean()).abs() < 5.0 * se_m,
+            "{pred:?}: mean {m} vs law {}",
+            law.mean()
+        );
+        assert!(
+            (v - law.variance()).abs() < 5.0 * se_v,
+            "{pred:?}: variance {v} vs law {}",
+            law.variance()
+        );
+    }
+}
+
+/// The reading of the book's convergence table. With exact laws (no Monte Carlo floor),
+/// Euler-Maruyama's W1 error halves per doubling from N = 64 on (order 1, weak order one;
+/// the ratio 256 -> 512 is 2.02), while on N = 4, 8, 16 it falls faster (ratios 2.8 and 3.5:
+/// the pre-asymptotic regime a Monte Carlo fit on those steps sees). Reverse diffusion is first
+/// order throughout (ratio 2.00). Ancestral approaches order 1 from below (ratio 1.91 at
+/// 256 -> 512, 1.41 at 4 -> 8), which is why a fit on 4..64 steps gives about 0.6. The PC
+/// sampler's error stalls: the corrector's step is set by the fixed snr, not by N, so its
+/// bias does not vanish (ratio 512/256 below 1.3). Tolerances: ratios within ±0.1 of 2
+/// for first order; the quadrature's error (~1e-8) is far below the errors compared (> 1e-3).
+#[test]
+fn sampler_orders_from_exact_laws() {
+    let r = |p: Predictor, c: Option<LangevinCorrector>, a: usize| {
+        vp_law(p, c, a) / vp_law(p, c, 2 * a)
+    };
+    let em_late = r(Predictor::EulerMaruyama, None, 256);
+    assert!((em_late - 2.0).abs() < 0.1, "EM 256 -> 512: {em_late}");
+    let em_early = r(Predictor::EulerMaruyama, None, 8);
+    assert!(em_early > 3.0, "EM 8 -> 16: {em_early}");
+    let rd = r(Predictor::ReverseDiffusion, None, 256);
+    assert!((rd - 2.0).abs() < 0.1, "reverse diffusion: {rd}");
+    let anc_late = r(Predictor::Ancestral, None, 256);
+    let anc_early = r(Predictor::Ancestral, None, 4);
+    assert!(
+        (anc_late - 2.0).abs() < 0.15 && anc_early < 1.6,
+        "{anc_early} {anc_late}"
+    );
+    let corr = LangevinCorrector {
+        snr: 0.16,
+        n_steps: 1,
+    };
+    let pc = r(Predictor::ReverseDiffusion, Some(corr), 256);
+    assert!(pc < 1.3, "PC 256 -> 512: {pc}");
+    // The corrector helps the reverse-diffusion predictor up to 256 steps, not at 512.
+    for n in [16, 64, 256] {
+        let (a, b) = (
+            vp_law(Predictor::ReverseDiffusion, Some(corr), n),
+            vp_law(Predictor::ReverseDiffusion, None, n),
+        );
+        assert!(a < b, "{n} steps: PC {a} vs reverse diffusion {b}");
+    }
+    let (a, b) = (
+        vp_law(Predictor::ReverseDiffusion, Some(corr), 512),
+        vp_law(Predictor::ReverseDiffusion, None, 512),
+    );
+    assert!(a > b, "512 steps: PC {a} vs reverse diffusion {b}");
+}
+
+/// Annealed Langevin with the exact scores on seed 001's ladder (6 levels, 2 to 0.5,
+/// eps = 0.05, 100 steps per level, start N(0, 4)): the exact law by quadrature
+/// (`annealed_langevin_law_1d`) matches n = 20 000 chains (mean and variance within 5 SE), and
+/// decomposes the bias the book describes: the unadjusted chain run at the last level alone
+/// until stationary has the standard deviation of the Gaussian formula
+/// `sd / sqrt(1 - eps / (4 Var))` within 0.002 (p_σL is not Gaussian, but its modes overlap);
+/// the annealed chain ends with more mass on the small mode's side (`P(x > 0)`) than both
+/// that stationary law and p_σL (by more than 0.002: the quadrature is exact to ~1e-8); and the
+/// stationary chain's W1 is more than half of the annealed law's (0.009 of 0.013): the fixed
+/// step is the larger part of the bias.
+#[test]
+fn annealed_langevin_law_and_its_bias() {
+    use score_sde::sampling::{annealed_langevin_law_1d, GridLaw};
+    let p0 = GaussianMixture::seed_ve();
+    let sigmas = geometric_levels(2.0, 0.5, 6).unwrap();
+    let level = |s: f64| p0.affine(1.0, s * s).unwrap();
+    let exact = |s: f64, x: ArrayView2<f64>| level(s).score(x);
+    let cfg = AnnealedLangevinConfig {
+        sigmas,
+        eps: 0.05,
+        steps_per_level: 100,
+        denoise: false,
+        keep_paths: false,
+    };
+    let start = GaussianMixture::new_1d(&[1.0], &[0.0], &[2.0]).unwrap();
+    let grid = GridLaw::from_mixture(&start, -16.0, 16.0, 0.04).unwrap();
+    let law = annealed_langevin_law_1d(&exact, &grid, &cfg).unwrap();
+    let n = 20_000;
+    let x0 = start.sample(n, &mut seeded(41));
+    let run = annealed_langevin(&exact, x0, &cfg, &mut seeded(42)).unwrap();
+    let xs = run.samples.column(0).to_vec();
+    let m = xs.iter().sum::<f64>() / n as f64;
+    let v = xs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+    let m4 = xs.iter().map(|a| (a - m).powi(4)).sum::<f64>() / n as f64;
+    let (se_m, se_v) = ((v / n as f64).sqrt(), ((m4 - v * v) / n as f64).sqrt());
+    assert!(
+        (m - law.mean()).abs() < 5.0 * se_m,
+        "mean {m} vs {}",
+        law.mean()
+    );
+    assert!(
+        (v - law.variance()).abs() < 5.0 * se_v,
+        "var {v} vs {}",
+        law.variance()
+    );
+
+    let last = level(0.5);
+    let var_l = last.variance()[0];
+    let ula_cfg = AnnealedLangevinConfig {
+        sigmas: vec![0.5],
+        steps_per_level: 2000,
+        ..cfg.clone()
+    };
+    let ula = annealed_langevin_law_1d(
+        &exact,
+        &GridLaw::from_mixture(&last, -10.0, 10.0, 0.04).unwrap(),
+        &ula_cfg,
+    )
+    .unwrap();
+    let predicted = (var_l / (1.0 - 0.05 / (4.0 * var_l))).sqrt();
+    assert!(
+        (ula.variance().sqrt() - predicted).abs() < 0.002,
+        "ULA sd {} vs Gaussian formula {predicted}",
+        ula.variance().sqrt()
+    );
+    let frac = |l: &score_sde::sampling::Law1d| 1.0 - l.cdf(0.0);
+    let target = 1.0 - last.cdf_1d(0.0).unwrap();
+    assert!(frac(&law) > frac(&ula) + 0.002 && frac(&ula) > target + 0.002);
+    let (w_law, w_ula) = (
+        law.w1_to_mixture(&last).unwrap(),
+        ula.w1_to_mixture(&last).unwrap(),
+    );
+    assert!(w_law > w_ula && w_ula > 0.5 * w_law, "{w_law} vs {w_ula}");
+}
+
+/// The probability-flow chapter's reading of the likelihood estimator: the divergence of the
+/// velocity `f x - g^2 s / 2` integrated along a trajectory is, for Gaussian data
+/// `N(0, v0 I)` in d = 2 under VP, `(d/2) ln(v_T / v0)` (the chapter's `∫ v'/(2v) dt`),
+/// checked with `flow_log_likelihood` (exact divergence, Dormand-Prince at 1e-9: tolerance
+/// 1e-5) for v0 = 0.16 and 1: it vanishes only for unit variance. The score part alone,
+/// `-(1/2) ∫ g^2 div s`, is larger by `d B(T) / 2 = 10.05`, the constant the drift removes.
+#[test]
+fn velocity_divergence_integral_for_gaussian_data() {
+    use score_sde::likelihood::{flow_log_likelihood, DivergenceMethod};
+    let vp = Vp::song();
+    let b_t = score_sde::sde::LinearBeta::song().integral(1.0);
+    for v0 in [0.16f64, 1.0] {
+        let s0 = v0.sqrt();
+        let p0 = GaussianMixture::new(
+            vec![1.0],
+            ndarray::array![[0.0, 0.0]],
+            ndarray::array![[s0, s0]],
+        )
+        .unwrap();
+        let score = ExactScore::new(&p0, &vp);
+        let x = ndarray::array![[0.3, -0.2], [-s0, 0.5 * s0]];
+        let method = OdeMethod::Dopri5 {
+            rtol: 1e-9,
+            atol: 1e-9,
+        };
+        let out = flow_log_likelihood(
+            &vp,
+            &score,
+            x.view(),
+            0.0,
+            &method,
+            DivergenceMethod::Exact,
+            &mut seeded(0),
+        )
+        .unwrap();
+        let v_t = vp.mean_factor(1.0).powi(2) * v0 + vp.kernel_var(1.0);
+        let want = (v_t / v0).ln(); // (d/2) ln(v_T / v0) with d = 2
+        for &got in out.delta_log_p.iter() {
+            assert!((got - want).abs() < 1e-5, "v0 = {v0}: {got} vs {want}");
+            let score_part = got + b_t; // d B(T) / 2 with d = 2
+            assert!(score_part > 10.0, "{score_part}");
+        }
+        if v0 == 1.0 {
+            assert!(want.abs() < 1e-3);
+        } else {
+            assert!(want > 1.8);
+        }
+    }
+}

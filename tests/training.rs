@@ -126,6 +126,18 @@ fn seed_experiment_trains_and_samples() {
     // discretisation error, which is within the 95% quantile of the W1 of as many exact
     // draws (measured 0.011 vs a floor mean of 0.017); the exact score from N(0, 1) is at
     // least five times that quantile (measured 0.23): the start, not the network, dominates.
+    // 256 paths (the seed's) detect the seed's error: its W1 is beyond the 95% quantile of
+    // 256 exact draws; the better samplers of the table (4096 paths) are all below the
+    // *mean* W1 of 256 exact draws, so 256 paths could not rank them.
+    assert!(
+        r.seed_paths.w1 > r.noise_floor.w1_q95,
+        "{:?} vs {:?}",
+        r.seed_paths,
+        r.noise_floor
+    );
+    for q in [&r.network_exact_start, &r.exact_exact_start] {
+        assert!(q.w1 < r.noise_floor.w1_mean, "{q:?} vs {:?}", r.noise_floor);
+    }
     let q95 = r.noise_floor_eval.w1_q95;
     assert!(
         r.exact_exact_start.w1 < q95,

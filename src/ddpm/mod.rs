@@ -43,7 +43,7 @@ pub use chain::{
 };
 pub use eps_net::{simple_loss_and_grad, train_eps_net, EpsNet, StepFeature};
 pub use oracle::MixtureEpsOracle;
-pub use sampling::{ancestral_sample, ancestral_sample_path, reverse_step};
+pub use sampling::{ancestral_law_1d, ancestral_sample, ancestral_sample_path, reverse_step};
 pub use schedule::{vp_alpha_bar_link, VarianceSchedule, VpLink};
 
 use crate::{Error, Result};
@@ -106,24 +106,53 @@ where
 ///
 /// Ho et al. report both choices give similar samples: `Beta` is optimal when
 /// `x_0 ~ N(0, I)`, `BetaTilde` when `x_0` is a single point.
+///
+/// # Step 1 with `beta_tilde`
+///
+/// `beta_tilde_1 = 0` (given `x_1` and `x_0`, `x_0` is known), so `sigma_1^2 = beta_tilde_1`
+/// makes the Gaussian decoder `p_theta(x_0 | x_1)` a point mass: the decoder term `L_0` and
+/// the weight `w_1` of the bound are infinite. Sampling is not affected (the last step adds
+/// no noise, whatever `sigma_1`), but the bound is. The crate does not substitute anything
+/// silently: [`ReverseVariance::BetaTilde`] reports an error when `sigma_1^2` is asked for,
+/// and [`ReverseVariance::BetaTildeClipped`] names the substitution of Ho et al.'s code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReverseVariance {
     /// `sigma_k^2 = beta_k`: the forward variance ("fixedlarge" in Ho et al.'s code).
     Beta,
-    /// `sigma_k^2 = beta_tilde_k = (1 - alpha_bar_{k-1}) / (1 - alpha_bar_k) beta_k`: the
-    /// posterior variance ("fixedsmall"). Since `beta_tilde_1 = 0`, step 1 uses
-    /// `beta_tilde_2` instead, as in Ho et al.'s code (the clipped log-variance), so that the
-    /// Gaussian decoder `p_theta(x_0 | x_1)` stays proper; with `K = 1` it uses `beta_1`.
+    /// `sigma_k^2 = beta_tilde_k = (1 - alpha_bar_{k-1}) / (1 - alpha_bar_k) beta_k`, the
+    /// posterior variance, at every step. [`ReverseVariance::sigma2`] is an error at `k = 1`,
+    /// where `beta_tilde_1 = 0`: use it for sampling, and
+    /// [`ReverseVariance::BetaTildeClipped`] for the bound.
     BetaTilde,
+    /// `sigma_k^2 = beta_tilde_k` for `k >= 2` and `sigma_1^2 = beta_tilde_2` (`beta_1` when
+    /// `K = 1`): Ho et al.'s "fixedsmall", whose code clips the log-variance at step 1 to
+    /// that of step 2 so that the decoder stays a proper density. Samples are the same as
+    /// with [`ReverseVariance::BetaTilde`]; only the decoder term `L_0` and `w_1` differ.
+    BetaTildeClipped,
 }
 
 impl ReverseVariance {
     /// `sigma_k^2` for step `k` in `1..=K`.
+    ///
+    /// Errors for `k` outside `1..=K`, and for [`ReverseVariance::BetaTilde`] at `k = 1`
+    /// (`beta_tilde_1 = 0`; see the type's docs).
     pub fn sigma2(self, schedule: &VarianceSchedule, k: usize) -> Result<f64> {
         schedule.check_k(k)?;
         match self {
             ReverseVariance::Beta => schedule.beta(k),
             ReverseVariance::BetaTilde => {
+                if k == 1 {
+                    Err(Error::param(
+                        "k",
+                        "sigma_1^2 = beta_tilde_1 = 0: the decoder p_theta(x_0 | x_1) is a point \
+                         mass and L_0, w_1 are infinite; use ReverseVariance::BetaTildeClipped \
+                         (sigma_1^2 = beta_tilde_2, Ho et al.'s choice) for the bound",
+                    ))
+                } else {
+                    schedule.beta_tilde(k)
+                }
+            }
+            ReverseVariance::BetaTildeClipped => {
                 if k >= 2 {
                     schedule.beta_tilde(k)
                 } else if schedule.num_steps() >= 2 {

@@ -6,6 +6,7 @@
 use super::chain::mu_theta;
 use super::{eval_eps, standard_normal, EpsModel, ReverseVariance, VarianceSchedule};
 use crate::error::all_finite;
+use crate::sampling::{GridLaw, Law1d};
 use crate::{Error, Result};
 use ndarray::{Array2, ArrayView2};
 use rand::Rng;
@@ -75,4 +76,40 @@ pub fn ancestral_sample<M: EpsModel + ?Sized, R: Rng + ?Sized>(
         x = reverse_step(schedule, model, x.view(), k, variance, rng)?;
     }
     Ok(x)
+}
+
+/// The exact law of [`ancestral_sample`]'s output for 1-D data, by quadrature on the grid
+/// `lo, lo + h, ..., hi` ([`GridLaw`]): the density of `x_K ~ N(0, 1)` is pushed through the
+/// Gaussian kernels `N(mu_theta(x_k, k), sigma_k^2)`, `k = K, ..., 2`, then through the
+/// deterministic last step `x_0 = mu_theta(x_1, 1)` (which must be nondecreasing in `x_1`,
+/// as it is for the exact noise predictor). No Monte Carlo error: the result is the
+/// sampler's law to the accuracy of the trapezoid rule (about 1e-8 when every
+/// `sigma_k >= h`).
+///
+/// Errors if the model does, if some `sigma_k < h` (refine the grid), or if the last
+/// step is not monotone.
+pub fn ancestral_law_1d<M: EpsModel + ?Sized>(
+    schedule: &VarianceSchedule,
+    model: &M,
+    variance: ReverseVariance,
+    lo: f64,
+    hi: f64,
+    h: f64,
+) -> Result<Law1d> {
+    let std_normal = crate::mixture::GaussianMixture::new_1d(&[1.0], &[0.0], &[1.0])?;
+    let mut law = GridLaw::from_mixture(&std_normal, lo, hi, h)?;
+    let xs = law.grid();
+    let col = Array2::from_shape_vec((xs.len(), 1), xs.clone())
+        .map_err(|e| Error::param("grid", e.to_string()))?;
+    let mean_at = |k: usize| -> Result<Vec<f64>> {
+        let eps = eval_eps(model, col.view(), k)?;
+        Ok(mu_theta(schedule, col.view(), eps.view(), k)?
+            .column(0)
+            .to_vec())
+    };
+    for k in (2..=schedule.num_steps()).rev() {
+        let sd = variance.sigma2(schedule, k)?.sqrt();
+        law = law.step(&mean_at(k)?, sd)?;
+    }
+    law.finish(&mean_at(1)?, 0.0)
 }

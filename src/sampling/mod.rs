@@ -2,18 +2,21 @@
 mod annealed_langevin;
 mod corrector;
 mod euler_maruyama;
+mod grid_law;
 mod langevin;
 mod pc;
 mod predictor;
 mod probability_flow;
 
 pub use annealed_langevin::{
-    annealed_langevin, geometric_levels, AnnealedLangevinConfig, AnnealedLangevinRun,
+    annealed_langevin, annealed_langevin_law_1d, geometric_levels, AnnealedLangevinConfig,
+    AnnealedLangevinRun,
 };
 pub use corrector::LangevinCorrector;
 pub use euler_maruyama::{reverse_euler_maruyama, ReverseSdeConfig, Trajectory};
+pub use grid_law::{GridLaw, Law1d};
 pub use langevin::langevin_step;
-pub use pc::{pc_sample, PcConfig};
+pub use pc::{pc_law_1d, pc_sample, PcConfig};
 pub use predictor::{transition, Predictor};
 pub use probability_flow::{flow_velocity, probability_flow_sample, OdeMethod};
 

@@ -9,6 +9,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::corrector::LangevinCorrector;
+use super::grid_law::{GridLaw, Law1d};
 use super::predictor::{transition, Predictor};
 use super::Trajectory;
 use crate::error::Result;
@@ -102,4 +103,75 @@ pub fn pc_sample(
         samples: x,
         paths,
     })
+}
+
+/// The exact law of [`pc_sample`]'s output for 1-D data, started from the law `start` of the
+/// states at `T`, by quadrature ([`GridLaw`]): every predictor and corrector step is a
+/// Gaussian kernel `x -> N(m(x), s^2)` evaluated on `start`'s grid. The Langevin corrector's
+/// step size uses batch means of `|z|` and `|s|`; here they are replaced by their large-batch
+/// limits `E|Z| = sqrt(2/pi)` and `E|s(t, X)|` under the current law, so this is the law of
+/// [`pc_sample`] as the number of samples grows.
+///
+/// Errors as [`pc_sample`] does, and if a kernel's standard deviation is below the grid step.
+pub fn pc_law_1d(
+    sde: &dyn LinearSde,
+    score: &dyn ScoreFn,
+    start: &GridLaw,
+    config: &PcConfig,
+) -> Result<Law1d> {
+    let times = super::time_grid(sde, config.n_time_points, config.t_min)?;
+    if let Some(c) = &config.corrector {
+        c.validate()?;
+    }
+    let xs = start.grid();
+    let col = Array2::from_shape_vec((xs.len(), 1), xs.clone())
+        .map_err(|e| crate::Error::param("grid", e.to_string()))?;
+    let score_at = |t: f64| -> Result<Vec<f64>> {
+        let s = score.score(t, col.view())?;
+        crate::sde::check_same("score output", col.dim(), s.dim())?;
+        Ok(s.column(0).to_vec())
+    };
+    let mut law = start.clone();
+    let mut pending: Option<(Vec<f64>, f64)> = None;
+    let flush = |law: &mut GridLaw, pending: &mut Option<(Vec<f64>, f64)>| -> Result<()> {
+        if let Some((m, sd)) = pending.take() {
+            *law = law.step(&m, sd)?;
+        }
+        Ok(())
+    };
+    for k in (1..times.len()).rev() {
+        let (t, t_prev) = (times[k], times[k - 1]);
+        if let Some((c_x, c_s, c_z)) = config.predictor.coefficients(sde, t, t_prev)? {
+            flush(&mut law, &mut pending)?;
+            let s = score_at(t)?;
+            let m = xs.iter().zip(&s).map(|(x, s)| c_x * x + c_s * s).collect();
+            pending = Some((m, c_z));
+        }
+        if let Some(c) = &config.corrector {
+            let (a, _) = transition(sde, t, t_prev)?;
+            for _ in 0..c.n_steps {
+                flush(&mut law, &mut pending)?;
+                let s = score_at(t_prev)?;
+                let abs: Vec<f64> = s.iter().map(|v| v.abs()).collect();
+                let gn = law.expect_values(&abs);
+                let zn = (2.0 / std::f64::consts::PI).sqrt();
+                let eps = 2.0 * a * a * (c.snr * zn / gn).powi(2);
+                let m = xs.iter().zip(&s).map(|(x, s)| x + eps * s).collect();
+                pending = Some((m, (2.0 * eps).sqrt()));
+            }
+        }
+    }
+    if config.denoise {
+        let (mu, v) = (sde.mean_factor(config.t_min), sde.kernel_var(config.t_min));
+        if v > 0.0 {
+            flush(&mut law, &mut pending)?;
+            let s = score_at(config.t_min)?;
+            let m = xs.iter().zip(&s).map(|(x, s)| (x + v * s) / mu).collect();
+            pending = Some((m, 0.0));
+        }
+    }
+    match pending {
+        Some((m, sd)) => law.finish(&m, sd),
+        None => law.law(),
+    }
 }

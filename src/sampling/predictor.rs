@@ -66,27 +66,47 @@ impl Predictor {
             ));
         }
         crate::sde::check_same("predictor: score", x.dim(), s.dim())?;
-        let (a, b2) = transition(sde, t, t_prev)?;
-        let b = b2.sqrt();
-        let (c_x, c_s, c_z) = match self {
-            Predictor::EulerMaruyama => {
-                let dt = t - t_prev;
-                let (f, g) = (sde.drift_coef(t), sde.diffusion(t));
-                (1.0 - f * dt, g * g * dt, g * dt.sqrt())
-            }
-            Predictor::ReverseDiffusion => (2.0 - a, b2, b),
-            Predictor::Ancestral => {
-                let (z, zp) = (sde.kernel_std(t), sde.kernel_std(t_prev));
-                let ratio = if z > 0.0 { zp / z } else { 0.0 };
-                (1.0 / a, b2 / a, b * ratio)
-            }
-            Predictor::None => return Ok(()),
+        let Some((c_x, c_s, c_z)) = self.coefficients(sde, t, t_prev)? else {
+            return Ok(());
         };
         Zip::from(x).and(&s).for_each(|x, &s| {
             let z: f64 = rng.sample(StandardNormal);
             *x = c_x * *x + c_s * s + c_z * z;
         });
         Ok(())
+    }
+
+    /// The step as a Gaussian kernel: `x ← c_x x + c_s s(t, x) + c_z z`, `z ~ N(0, I)`;
+    /// returns `(c_x, c_s, c_z)`, or `None` for [`Predictor::None`]. Errors unless
+    /// `t_prev < t`.
+    pub fn coefficients(
+        self,
+        sde: &dyn LinearSde,
+        t: f64,
+        t_prev: f64,
+    ) -> Result<Option<(f64, f64, f64)>> {
+        if t_prev.is_nan() || t.is_nan() || t_prev >= t {
+            return Err(Error::param(
+                "t_prev",
+                format!("must be < t = {t}, got {t_prev}"),
+            ));
+        }
+        let (a, b2) = transition(sde, t, t_prev)?;
+        let b = b2.sqrt();
+        Ok(match self {
+            Predictor::EulerMaruyama => {
+                let dt = t - t_prev;
+                let (f, g) = (sde.drift_coef(t), sde.diffusion(t));
+                Some((1.0 - f * dt, g * g * dt, g * dt.sqrt()))
+            }
+            Predictor::ReverseDiffusion => Some((2.0 - a, b2, b)),
+            Predictor::Ancestral => {
+                let (z, zp) = (sde.kernel_std(t), sde.kernel_std(t_prev));
+                let ratio = if z > 0.0 { zp / z } else { 0.0 };
+                Some((1.0 / a, b2 / a, b * ratio))
+            }
+            Predictor::None => None,
+        })
     }
 }
 

@@ -6,6 +6,9 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+pub use crate::book::experiment::ddpm_exact::{
+    entropy, expected_posterior_var, reverse_variance_rows, LawSummary, ReverseVarianceRow,
+};
 use crate::book::experiment::ve_seed::SampleQuality;
 use crate::ddpm::{
     ancestral_sample, ancestral_sample_path, seed_forward_chain, simple_loss, simulate_chain,
@@ -44,11 +47,15 @@ pub struct DdpmSeedConfig {
     /// Steps `k` at which `eps_theta` is compared with `eps*` on a grid.
     pub eps_steps: Vec<usize>,
     /// Chain lengths of the oracle ladder (the schedule's `beta` range scaled by
-    /// `num_steps / K`, so `sum_k beta_k` stays the same); moments and KS only (no W1, whose
-    /// quadrature dominates the run time).
+    /// `num_steps / K`, so `sum_k beta_k` stays the same). Each rung is the exact law of the
+    /// sampler by quadrature ([`ancestral_law_1d`]), with no Monte Carlo error.
     pub ladder: Vec<usize>,
-    /// Samples per rung of the ladder and per variance choice.
-    pub ladder_samples: usize,
+    /// Independent repetitions of the step-by-step forward chain from fresh data, to show
+    /// the spread of its final mean.
+    pub chain_reps: usize,
+    /// Independent repetitions of the exact-eps* samplers (`n_samples` each), to show the
+    /// spread of `P(x < 0)` around the exact law.
+    pub sample_reps: usize,
 }
 
 impl DdpmSeedConfig {
@@ -69,8 +76,9 @@ impl DdpmSeedConfig {
             noise_reps: 10,
             n_paths: 200,
             eps_steps: vec![1, 5, 10, 20, 40],
-            ladder: vec![40, 80, 160, 320],
-            ladder_samples: 20_000,
+            ladder: vec![40, 80, 160, 320, 640],
+            chain_reps: 200,
+            sample_reps: 20,
         }
     }
 
@@ -143,7 +151,7 @@ impl Moments {
     }
 }
 
-/// The oracle sampler at one chain length of the ladder.
+/// The oracle sampler at one chain length of the ladder: exact laws, no sampling.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LadderRow {
     pub num_steps: usize,
@@ -151,9 +159,9 @@ pub struct LadderRow {
     pub beta_k: f64,
     pub alpha_bar_k: f64,
     /// `sigma_k^2 = beta_k`.
-    pub beta: Moments,
+    pub beta: LawSummary,
     /// `sigma_k^2 = beta_tilde_k`.
-    pub beta_tilde: Moments,
+    pub beta_tilde: LawSummary,
 }
 
 /// The numbers of a run, written as JSON and quoted by the book.
@@ -168,6 +176,14 @@ pub struct DdpmSeedReport {
     /// Mean and standard deviation of `x_K` simulated step by step from the data.
     pub chain_k_mean: f64,
     pub chain_k_std: f64,
+    /// `z = (chain_k_mean - sqrt(alpha_bar_K) mean(x_0)) / (chain_k_std / sqrt(n))`: how
+    /// many standard errors the simulated mean is from its expectation given the data.
+    pub chain_k_mean_z: f64,
+    /// The same `z` over `chain_reps` independent repetitions (fresh data and noise): its
+    /// mean, its standard deviation, and the largest `|z|`.
+    pub chain_z_reps_mean: f64,
+    pub chain_z_reps_sd: f64,
+    pub chain_z_reps_max_abs: f64,
     /// The seed's chain: its last state is `X_{K-1}`; its empirical variance, the variance
     /// predicted by its recursion `v_j = (1 - beta_j) v_{j-1} + beta_j^2`, and the
     /// variance of the correct chain at the same step (`alpha_bar v_0 + 1 - alpha_bar`).
@@ -199,8 +215,14 @@ pub struct DdpmSeedReport {
     pub sample_moments: Vec<Moments>,
     /// What `n_samples` exact draws of the target achieve.
     pub noise_floor: SamplingNoise,
+    /// The exact laws of the four samplers above (quadrature), in the same order.
+    pub sample_laws: Vec<LawSummary>,
+    /// `P(x < 0)` of the two exact-eps* samplers over `sample_reps` further independent runs
+    /// of `n_samples` each (`sigma^2 = beta`, then `beta_tilde`): mean and standard deviation.
+    pub oracle_frac_reps: Vec<(f64, f64)>,
     /// The bound on the training data, network and oracle, both variances, with the same
-    /// noise for all four.
+    /// noise for all four. The `beta_tilde` bounds use [`ReverseVariance::BetaTildeClipped`]
+    /// (`sigma_1^2 = beta_tilde_2`): with `beta_tilde_1 = 0` the decoder term is infinite.
     pub bound_net_beta: BoundSummary,
     pub bound_oracle_beta: BoundSummary,
     pub bound_net_beta_tilde: BoundSummary,
@@ -216,6 +238,8 @@ pub struct DdpmSeedReport {
     pub oracle_bound_minus_nll: f64,
     pub oracle_bound_minus_nll_se: f64,
     pub ladder: Vec<LadderRow>,
+    /// The two parts of the true reverse kernel's variance at a few steps of the schedule.
+    pub reverse_variance: Vec<ReverseVarianceRow>,
     /// Seconds spent training and in the rest (machine dependent, not reproducible).
     pub train_seconds: f64,
     pub eval_seconds: f64,
@@ -316,26 +340,9 @@ fn mean_se(xs: &[f64]) -> (f64, f64) {
     (m, (v / n).sqrt())
 }
 
-/// `-int p ln p` of a 1-D mixture by adaptive quadrature on `mean +- 12 sd`.
-fn entropy(target: &GaussianMixture) -> Result<f64> {
-    let (m, s) = (target.mean()[0], target.variance()[0].sqrt());
-    crate::quadrature::integrate(
-        |x| {
-            let lp = target
-                .log_pdf(col(&[x]).view())
-                .map(|v| v[0])
-                .unwrap_or(f64::NAN);
-            -lp.exp() * lp
-        },
-        m - 12.0 * s,
-        m + 12.0 * s,
-        1e-10,
-    )
-}
-
 /// Runs the experiment. `progress` (if any) gets one tick per training step.
 pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<DdpmSeedRun> {
-    if config.n_data < 2 || config.n_samples < 2 || config.ladder_samples < 2 {
+    if config.n_data < 2 || config.n_samples < 2 {
         return Err(Error::param(
             "n_data",
             "need at least 2 data points and samples",
@@ -381,6 +388,28 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
     let forward_chain = simulate_chain(&schedule, data.view(), &mut rng)?;
     let seed_chain = seed_forward_chain(&schedule, data.view(), &mut rng)?;
     let (chain_k_mean, chain_k_var) = mean_var(&forward_chain[k_max]);
+    let (data_mean, _) = mean_var(&data);
+    let ab_k = schedule.alpha_bar(k_max)?;
+    let z_of = |x_k: &Array2<f64>, m0: f64| {
+        let (m, v) = mean_var(x_k);
+        (m - ab_k.sqrt() * m0) / (v / x_k.len() as f64).sqrt()
+    };
+    let chain_k_mean_z = z_of(&forward_chain[k_max], data_mean);
+    let mut rng_reps = seeded(config.seed ^ 0xc4a2);
+    let zs = (0..config.chain_reps)
+        .map(|_| {
+            let d = target.sample(config.n_data, &mut rng_reps);
+            let path = simulate_chain(&schedule, d.view(), &mut rng_reps)?;
+            Ok(z_of(&path[k_max], mean_var(&d).0))
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    let (chain_z_reps_mean, chain_z_reps_sd) = if zs.len() >= 2 {
+        let (m, se) = mean_se(&zs);
+        (m, se * (zs.len() as f64).sqrt())
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    let chain_z_reps_max_abs = zs.iter().fold(0.0f64, |a, z| a.max(z.abs()));
     let (_, v0) = mean_var(&data);
     let last = seed_chain.len() - 1;
     let mut v = v0;
@@ -414,6 +443,29 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
         config.noise_reps,
         &mut seeded(config.seed ^ 0xf100),
     )?;
+    let sample_laws = vec![
+        LawSummary::of(&schedule, &model, ReverseVariance::Beta, &target)?,
+        LawSummary::of(&schedule, &model, ReverseVariance::BetaTilde, &target)?,
+        LawSummary::of(&schedule, &oracle, ReverseVariance::Beta, &target)?,
+        LawSummary::of(&schedule, &oracle, ReverseVariance::BetaTilde, &target)?,
+    ];
+    let mut rng_reps = seeded(config.seed ^ 0x5a3f);
+    let oracle_frac_reps = [ReverseVariance::Beta, ReverseVariance::BetaTilde]
+        .iter()
+        .map(|&v| {
+            let fr = (0..config.sample_reps)
+                .map(|_| {
+                    ancestral_sample(&schedule, &oracle, v, n, 1, &mut rng_reps)
+                        .map(|x| frac_neg(&x))
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            if fr.len() < 2 {
+                return Ok((f64::NAN, f64::NAN));
+            }
+            let (m, se) = mean_se(&fr);
+            Ok((m, se * (fr.len() as f64).sqrt()))
+        })
+        .collect::<Result<Vec<_>>>()?;
 
     // The bound on the training data, the same noise for every model and variance.
     let bound = |m: &dyn EpsModel, v: ReverseVariance| {
@@ -428,8 +480,8 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
     };
     let bound_net = bound(&model, ReverseVariance::Beta)?;
     let bound_oracle = bound(&oracle, ReverseVariance::Beta)?;
-    let bound_net_tilde = bound(&model, ReverseVariance::BetaTilde)?;
-    let bound_oracle_tilde = bound(&oracle, ReverseVariance::BetaTilde)?;
+    let bound_net_tilde = bound(&model, ReverseVariance::BetaTildeClipped)?;
+    let bound_oracle_tilde = bound(&oracle, ReverseVariance::BetaTildeClipped)?;
     let gap: Vec<f64> = bound_net
         .per_point
         .iter()
@@ -447,8 +499,7 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
         .collect();
     let (slack_mean, slack_se) = mean_se(&slack);
 
-    // The oracle ladder: the same beta range spread over more, smaller steps.
-    let mut rng = seeded(config.seed ^ 0x1add);
+    // The oracle ladder: the same beta range spread over more, smaller steps; exact laws.
     let ladder = config
         .ladder
         .iter()
@@ -457,16 +508,13 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
             let (b1, bk) = (config.beta_1 * scale, config.beta_k * scale);
             let s = VarianceSchedule::linear(b1, bk, kk)?;
             let o = MixtureEpsOracle::from_mixture(&s, &target)?;
-            let m = config.ladder_samples;
-            let xb = ancestral_sample(&s, &o, ReverseVariance::Beta, m, 1, &mut rng)?;
-            let xt = ancestral_sample(&s, &o, ReverseVariance::BetaTilde, m, 1, &mut rng)?;
             Ok(LadderRow {
                 num_steps: kk,
                 beta_1: b1,
                 beta_k: bk,
                 alpha_bar_k: s.alpha_bar(kk)?,
-                beta: Moments::of(&xb, &target)?,
-                beta_tilde: Moments::of(&xt, &target)?,
+                beta: LawSummary::of(&s, &o, ReverseVariance::Beta, &target)?,
+                beta_tilde: LawSummary::of(&s, &o, ReverseVariance::BetaTilde, &target)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -481,6 +529,10 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
         p_k_std: p_k_var.sqrt(),
         chain_k_mean,
         chain_k_std: chain_k_var.sqrt(),
+        chain_k_mean_z,
+        chain_z_reps_mean,
+        chain_z_reps_sd,
+        chain_z_reps_max_abs,
         seed_chain_last_var: mean_var(&seed_chain[last]).1,
         seed_chain_recursion_var: v,
         correct_var_same_step: ab_last * v0 + 1.0 - ab_last,
@@ -503,6 +555,8 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
             .map(|x| Moments::of(x, &target))
             .collect::<Result<Vec<_>>>()?,
         noise_floor,
+        sample_laws,
+        oracle_frac_reps,
         bound_net_beta: BoundSummary::of(&bound_net),
         bound_oracle_beta: BoundSummary::of(&bound_oracle),
         bound_net_beta_tilde: BoundSummary::of(&bound_net_tilde),
@@ -514,6 +568,7 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
         oracle_bound_minus_nll: slack_mean,
         oracle_bound_minus_nll_se: slack_se,
         ladder,
+        reverse_variance: reverse_variance_rows(&schedule, &target, &[1, 2, 3, 5, 10, 20, 30, 40])?,
         train_seconds,
         eval_seconds,
     };

@@ -1,5 +1,6 @@
 //! The book's experiments: each takes a serialisable config (with its seed) and returns
 //! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
+pub mod ddpm_exact;
 pub mod ddpm_seed;
 pub mod smld_seed;
 pub mod ve_seed;

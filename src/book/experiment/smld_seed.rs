@@ -9,11 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::book::experiment::ve_seed::SampleQuality;
 use crate::error::Result;
 use crate::loss::smld_loss_and_grad;
+use crate::metrics::{sampling_noise, SamplingNoise};
 use crate::mixture::GaussianMixture;
 use crate::nn::{Activation, Mlp};
 use crate::rng::seeded;
 use crate::sampling::{
-    annealed_langevin, geometric_levels, AnnealedLangevinConfig, AnnealedLangevinRun,
+    annealed_langevin, annealed_langevin_law_1d, geometric_levels, AnnealedLangevinConfig,
+    AnnealedLangevinRun, GridLaw, Law1d,
 };
 use crate::score::NetScore;
 use crate::train::{train, TrainOptions, Training};
@@ -60,6 +62,28 @@ impl SmldSeedConfig {
     }
 }
 
+/// Summary of an exact law (quadrature) against a reference law.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct LawStats {
+    pub mean: f64,
+    pub std: f64,
+    /// `P(x > 0)`: the mass on the side of the small mode.
+    pub frac_pos: f64,
+    /// W1 to the reference law.
+    pub w1: f64,
+}
+
+impl LawStats {
+    fn of(law: &Law1d, reference: &GaussianMixture) -> Result<Self> {
+        Ok(Self {
+            mean: law.mean(),
+            std: law.variance().sqrt(),
+            frac_pos: 1.0 - law.cdf(0.0),
+            w1: law.w1_to_mixture(reference)?,
+        })
+    }
+}
+
 /// The numbers of a run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SmldSeedReport {
@@ -78,6 +102,23 @@ pub struct SmldSeedReport {
     pub exact_denoised_vs_data: SampleQuality,
     /// Weighted RMS error `sqrt(E_{p_σ} |s_θ - ∇log p_σ|^2)` on [-4, 4] at each level.
     pub score_rms: Vec<f64>,
+    /// What `n_samples` exact draws of `p_{σ_L}` achieve against it (the noise floor).
+    pub floor_last_level: SamplingNoise,
+    /// The exact law of the exact-score sampler (quadrature, no Monte Carlo error), raw
+    /// against `p_{σ_L}` and denoised against `p_0`.
+    pub exact_law_raw: LawStats,
+    pub exact_law_denoised: LawStats,
+    /// The stationary law of the unadjusted Langevin chain at the last level alone (2000
+    /// steps from `p_{σ_L}`), against `p_{σ_L}`: the bias of a fixed step.
+    pub ula_stationary: LawStats,
+    /// W1 to `p_{σ_L}` of `exact_reps` further exact-score runs of `n_samples` chains: mean
+    /// and 95% quantile (the spread of the sampler's own W1: its bias plus sample noise).
+    pub exact_reps_w1_mean: f64,
+    pub exact_reps_w1_q95: f64,
+    /// `P(x > 0)` under `p_{σ_L}` and its mean and standard deviation.
+    pub last_level_frac_pos: f64,
+    pub last_level_mean: f64,
+    pub last_level_std: f64,
     pub train_seconds: f64,
 }
 
@@ -155,6 +196,40 @@ pub fn run(config: &SmldSeedConfig) -> Result<SmldSeedRun> {
                 .map(|(rms, _)| rms)
         })
         .collect::<Result<Vec<_>>>()?;
+    // Exact laws of the exact-score sampler, on a grid of spacing 0.04 (every Langevin
+    // kernel has sd >= sqrt(eps) = 0.22).
+    let grid_start = GridLaw::from_mixture(&start, -16.0, 16.0, 0.04)?;
+    let exact_law_raw = LawStats::of(&annealed_langevin_law_1d(&exact, &grid_start, &cfg)?, &last)?;
+    let exact_law_denoised = LawStats::of(
+        &annealed_langevin_law_1d(&exact, &grid_start, &den)?,
+        &target,
+    )?;
+    let ula_cfg = AnnealedLangevinConfig {
+        sigmas: vec![config.sigma_l],
+        steps_per_level: 2000,
+        ..cfg.clone()
+    };
+    let ula_stationary = LawStats::of(
+        &annealed_langevin_law_1d(
+            &exact,
+            &GridLaw::from_mixture(&last, -10.0, 10.0, 0.04)?,
+            &ula_cfg,
+        )?,
+        &last,
+    )?;
+    let mut rng_reps = seeded(config.seed ^ 0x5e9);
+    let mut reps_w1 = (0..20)
+        .map(|_| {
+            let x = start.sample(config.n_samples, &mut rng_reps);
+            let out = annealed_langevin(&exact, x, &cfg, &mut rng_reps)?;
+            crate::metrics::wasserstein1(out.samples.column(0).as_slice().unwrap_or(&[]), &last)
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    reps_w1.sort_by(f64::total_cmp);
+    let exact_reps_w1_mean = reps_w1.iter().sum::<f64>() / reps_w1.len() as f64;
+    let exact_reps_w1_q95 = reps_w1[(0.95 * reps_w1.len() as f64).ceil() as usize - 1];
+    let floor_last_level =
+        sampling_noise(&last, config.n_samples, 20, &mut seeded(config.seed ^ 0xf1))?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let losses = &training.losses;
     let report = SmldSeedReport {
@@ -168,6 +243,15 @@ pub fn run(config: &SmldSeedConfig) -> Result<SmldSeedRun> {
         exact_vs_last_level: SampleQuality::of(&exact_run.samples, &last)?,
         exact_denoised_vs_data: SampleQuality::of(&exact_den.samples, &target)?,
         score_rms,
+        floor_last_level,
+        exact_law_raw,
+        exact_law_denoised,
+        ula_stationary,
+        exact_reps_w1_mean,
+        exact_reps_w1_q95,
+        last_level_frac_pos: 1.0 - last.cdf_1d(0.0)?,
+        last_level_mean: last.mean()[0],
+        last_level_std: last.variance()[0].sqrt(),
         train_seconds,
     };
     Ok(SmldSeedRun {

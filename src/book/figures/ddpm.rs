@@ -7,9 +7,10 @@ use ndarray::Array2;
 
 use super::{create_dir, write_numbers, write_text};
 use crate::book::experiment::ddpm_seed::{
-    self, eps_curves, x_grid, DdpmSeedConfig, DdpmSeedReport, LadderRow, Moments,
+    self, eps_curves, x_grid, DdpmSeedConfig, DdpmSeedReport, LawSummary, Moments,
 };
 use crate::book::experiment::ve_seed::SampleQuality;
+use crate::book::figures::samplers::observed_order;
 use crate::book::plot::{Chart, Figure};
 use crate::error::Result;
 use crate::progress::ProgressBar;
@@ -263,27 +264,38 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
         "bound_terms",
     )?;
 
-    // The ladder, against 1 / K: a first-order error is a straight line to the target at 0.
+    // The ladder: exact laws, variance against 1 / K (a first-order error is a straight
+    // line to the target at 0) and W1 against K on log-log axes.
     let inv_k: Vec<f64> = r.ladder.iter().map(|l| 1.0 / l.num_steps as f64).collect();
-    let var =
-        |f: fn(&LadderRow) -> Moments| r.ladder.iter().map(|l| f(l).variance.0).collect::<Vec<_>>();
-    let (vb, vt) = (var(|l| l.beta), var(|l| l.beta_tilde));
+    let ks_l: Vec<f64> = r.ladder.iter().map(|l| l.num_steps as f64).collect();
+    let pick = |f: fn(&LawSummary) -> f64, tilde: bool| {
+        r.ladder
+            .iter()
+            .map(|l| f(if tilde { &l.beta_tilde } else { &l.beta }))
+            .collect::<Vec<_>>()
+    };
     let x_max = inv_k.iter().cloned().fold(0.0, f64::max) * 1.1;
     save(
-        Chart::new("Exact eps*, the same beta range in more, smaller steps")
-            .x_label(format!(
-                "1 / K  (K = {} from right to left)",
-                r.ladder
-                    .iter()
-                    .map(|l| l.num_steps.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .y_label("variance of the samples")
-            .x_range(0.0, x_max)
-            .line("sigma^2 = beta", inv_k.clone(), vb)
-            .line("sigma^2 = beta_tilde", inv_k, vt)
-            .hline("target variance", r.target_std.powi(2)),
+        Figure::grid(
+            2,
+            [
+                Chart::new("Variance of the exact law against 1 / K")
+                    .x_label("1 / K")
+                    .y_label("variance of x_0")
+                    .x_range(0.0, x_max)
+                    .line("sigma^2 = beta", inv_k.clone(), pick(|l| l.variance, false))
+                    .line("sigma^2 = beta_tilde", inv_k, pick(|l| l.variance, true))
+                    .hline("target variance", r.target_std.powi(2)),
+                Chart::new("W1 of the exact law to the target")
+                    .x_label("K")
+                    .y_label("W1")
+                    .log_x()
+                    .log_y()
+                    .line("sigma^2 = beta", ks_l.clone(), pick(|l| l.w1, false))
+                    .line("sigma^2 = beta_tilde", ks_l, pick(|l| l.w1, true)),
+            ],
+        )
+        .with_title("Exact eps*, the same beta range in more, smaller steps (quadrature)"),
         dir,
         "ladder",
     )?;
@@ -294,26 +306,35 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
 
 fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
     let pm = |v: (f64, f64), digits: usize| format!("{:.*} ± {:.*}", digits, v.0, digits, v.1);
-    let row = |name: &str, q: &SampleQuality, m: &Moments| {
+    let row = |name: &str, q: &SampleQuality, m: &Moments, law: &LawSummary| {
+        let z = (m.frac_neg.0 - law.frac_neg) / m.frac_neg.1;
         format!(
-            "| {name} | {:.3} | {:.3} | {:+.3} | {} | {} |\n",
+            "| {name} | {:.3} | {:.3} | {:+.3} | {} | {} | {:.3}, {:.2}, {:.3} | {z:+.1} |\n",
             q.w1,
             q.ks,
             q.mean,
             pm(m.variance, 2),
-            pm(m.frac_neg, 3)
+            pm(m.frac_neg, 3),
+            law.w1,
+            law.variance,
+            law.frac_neg,
         )
     };
     let mut t = String::from(
-        "| eps model, sigma_k² | W1 | KS | mean | variance (± SE) | P(x < 0) (± SE) |\n|---|---|---|---|---|---|\n",
+        "| eps model, sigma_k² | W1 | KS | mean | variance (± SE) | P(x < 0) (± SE) | exact law of the sampler: W1, variance, P(x < 0) | P(x < 0): samples - law, in SE |\n|---|---|---|---|---|---|---|---|\n",
     );
-    let sm = &r.sample_moments;
-    t += &row("network, beta", &r.net_beta, &sm[0]);
-    t += &row("network, beta_tilde", &r.net_beta_tilde, &sm[1]);
-    t += &row("exact eps*, beta", &r.oracle_beta, &sm[2]);
-    t += &row("exact eps*, beta_tilde", &r.oracle_beta_tilde, &sm[3]);
+    let (sm, sl) = (&r.sample_moments, &r.sample_laws);
+    t += &row("network, beta", &r.net_beta, &sm[0], &sl[0]);
+    t += &row("network, beta_tilde", &r.net_beta_tilde, &sm[1], &sl[1]);
+    t += &row("exact eps*, beta", &r.oracle_beta, &sm[2], &sl[2]);
+    t += &row(
+        "exact eps*, beta_tilde",
+        &r.oracle_beta_tilde,
+        &sm[3],
+        &sl[3],
+    );
     t += &format!(
-        "| {} exact draws of the target (noise floor: mean, 95% quantile of {} repetitions) | {:.3}, {:.3} | {:.3}, {:.3} | {:+.3} | {:.2} | {:.3} |\n",
+        "| {} exact draws of the target (noise floor: mean, 95% quantile of {} repetitions) | {:.3}, {:.3} | {:.3}, {:.3} | {:+.3} | {:.2} | {:.3} | | |\n",
         r.config.n_samples,
         r.config.noise_reps,
         r.noise_floor.w1_mean,
@@ -332,8 +353,14 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
     for (name, b) in [
         ("network, beta", &r.bound_net_beta),
         ("exact eps*, beta", &r.bound_oracle_beta),
-        ("network, beta_tilde", &r.bound_net_beta_tilde),
-        ("exact eps*, beta_tilde", &r.bound_oracle_beta_tilde),
+        (
+            "network, beta_tilde clipped (σ_1² = β̃_2)",
+            &r.bound_net_beta_tilde,
+        ),
+        (
+            "exact eps*, beta_tilde clipped (σ_1² = β̃_2)",
+            &r.bound_oracle_beta_tilde,
+        ),
     ] {
         t += &format!(
             "| {name} | {:.3} | {:.3} | {:.5} | {:.3} ± {:.3} |\n",
@@ -343,31 +370,48 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
     write_text(&dir.join("bound_table.md"), &t)?;
 
     let mut t = String::from(
-        "| K | beta_1 .. beta_K | alpha_bar_K | variance, sigma² = beta | P(x < 0), beta | KS, beta | variance, sigma² = beta_tilde | P(x < 0), beta_tilde | KS, beta_tilde |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| K | beta_1 .. beta_K | alpha_bar_K | variance, σ² = β | P(x < 0), β | W1, β | variance, σ² = β̃ | P(x < 0), β̃ | W1, β̃ |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for l in &r.ladder {
         t += &format!(
-            "| {} | {:.4} .. {:.4} | {:.1e} | {} | {} | {:.3} | {} | {} | {:.3} |\n",
+            "| {} | {:.5} .. {:.4} | {:.1e} | {:.3} | {:.4} | {:.4} | {:.3} | {:.4} | {:.4} |\n",
             l.num_steps,
             l.beta_1,
             l.beta_k,
             l.alpha_bar_k,
-            pm(l.beta.variance, 2),
-            pm(l.beta.frac_neg, 3),
-            l.beta.ks,
-            pm(l.beta_tilde.variance, 2),
-            pm(l.beta_tilde.frac_neg, 3),
-            l.beta_tilde.ks
+            l.beta.variance,
+            l.beta.frac_neg,
+            l.beta.w1,
+            l.beta_tilde.variance,
+            l.beta_tilde.frac_neg,
+            l.beta_tilde.w1,
         );
     }
     t += &format!(
-        "| target | | | {:.2} | {:.3} | | {:.2} | {:.3} | |\n",
+        "| target | | | {:.3} | {:.4} | 0 | {:.3} | {:.4} | 0 |\n",
         r.target_std.powi(2),
         r.target_frac_neg,
         r.target_std.powi(2),
         r.target_frac_neg
     );
     write_text(&dir.join("ladder_table.md"), &t)?;
+
+    let mut t = String::from(
+        "| k | β_k | β̃_k | c_k | E Var[x_0 \\| x_k] | c_k² E Var[x_0 \\| x_k] | E Var[x_{k-1} \\| x_k] = β̃_k + c_k² E Var[x_0 \\| x_k] |\n|---|---|---|---|---|---|---|\n",
+    );
+    for v in &r.reverse_variance {
+        t += &format!(
+            "| {} | {:.4} | {:.4} | {:.3} | {:.4} | {:.4} | {:.4} |\n",
+            v.k,
+            v.beta,
+            v.beta_tilde,
+            v.c,
+            v.posterior_var,
+            v.extra,
+            v.beta_tilde + v.extra,
+        );
+    }
+    write_text(&dir.join("reverse_variance_table.md"), &t)?;
 
     let mut t = String::from(
         "| k | 1 - alpha_bar_k | RMS of eps_theta - eps* (weighted by p_k) | max in the bulk of p_k |\n|---|---|---|---|\n",
@@ -437,7 +481,56 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
             ("floor_w1", f3(r.noise_floor.w1_mean)),
             ("floor_w1_q95", f3(r.noise_floor.w1_q95)),
             ("n_samples", r.config.n_samples.to_string()),
-            ("ladder_samples", r.config.ladder_samples.to_string()),
+            ("chain_K_mean_z", format!("{:.1}", r.chain_k_mean_z)),
+            ("chain_reps", r.config.chain_reps.to_string()),
+            ("chain_z_reps_mean", format!("{:.2}", r.chain_z_reps_mean)),
+            ("chain_z_reps_sd", format!("{:.2}", r.chain_z_reps_sd)),
+            ("chain_z_reps_max", format!("{:.1}", r.chain_z_reps_max_abs)),
+            ("sample_reps", r.config.sample_reps.to_string()),
+            (
+                "oracle_frac_reps_mean",
+                format!("{:.4}", r.oracle_frac_reps[0].0),
+            ),
+            (
+                "oracle_frac_reps_sd",
+                format!("{:.4}", r.oracle_frac_reps[0].1),
+            ),
+            (
+                "oracle_tilde_frac_reps_mean",
+                format!("{:.4}", r.oracle_frac_reps[1].0),
+            ),
+            (
+                "oracle_tilde_frac_reps_sd",
+                format!("{:.4}", r.oracle_frac_reps[1].1),
+            ),
+            (
+                "law_oracle_var",
+                format!("{:.2}", r.sample_laws[2].variance),
+            ),
+            (
+                "law_oracle_tilde_var",
+                format!("{:.2}", r.sample_laws[3].variance),
+            ),
+            (
+                "law_oracle_frac",
+                format!("{:.4}", r.sample_laws[2].frac_neg),
+            ),
+            (
+                "law_oracle_tilde_frac",
+                format!("{:.4}", r.sample_laws[3].frac_neg),
+            ),
+            ("law_oracle_w1", f3(r.sample_laws[2].w1)),
+            ("law_oracle_tilde_w1", f3(r.sample_laws[3].w1)),
+            (
+                "oracle_tilde_frac_z",
+                format!(
+                    "{:.1}",
+                    (r.sample_moments[3].frac_neg.0 - r.sample_laws[3].frac_neg)
+                        / r.sample_moments[3].frac_neg.1
+                ),
+            ),
+            ("ladder_order_beta", ladder_order(r, false)),
+            ("ladder_order_beta_tilde", ladder_order(r, true)),
             ("target_var", format!("{:.2}", r.target_std.powi(2))),
             ("target_entropy", f3(r.target_entropy)),
             ("bound_net", f3(r.bound_net_beta.total)),
@@ -448,4 +541,17 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
             ("steps", r.config.steps.to_string()),
         ],
     )
+}
+
+/// The observed order of the ladder's W1 (least-squares slope over the last three rungs).
+fn ladder_order(r: &DdpmSeedReport, tilde: bool) -> String {
+    let n = r.ladder.len();
+    let pts: Vec<(f64, f64)> = r.ladder[n.saturating_sub(3)..]
+        .iter()
+        .map(|l| {
+            let w = if tilde { l.beta_tilde.w1 } else { l.beta.w1 };
+            (l.num_steps as f64, w)
+        })
+        .collect();
+    observed_order(&pts).map_or("n/a".into(), |o| format!("{o:.2}"))
 }

@@ -4,11 +4,12 @@
 //! Convergence study: VP (beta from 0.1 to 20) on the seed's mixture, started from the exact
 //! `p_T` so that only discretisation error remains. (Not the seed's VE `sigma = sqrt(t)`: its
 //! `g(0)` evaluates to 0 instead of 1, since forward mode gives `d sigma^2/dt` at 0 as
-//! `2 · 0 · ∞ = NaN`, clamped to 0, and the ODE solvers evaluate the velocity at `t = 0`.) The error of the final distribution is
-//! `W1` to the target, computed against the target's quantiles `q_i = F^{-1}((i - 1/2)/n)`
-//! as `mean_i |x_(i) - q_i|`. The SDE samplers' error contains the Monte Carlo floor of `n`
-//! draws (shown as a line); the ODE is started from the quantiles of `p_T` and, being a
-//! monotone transport in 1-D, has no Monte Carlo error at all.
+//! `2 · 0 · ∞ = NaN`, clamped to 0, and the ODE solvers evaluate the velocity at `t = 0`.)
+//! The error of the final distribution is `W1` to the target. For the SDE samplers it is the
+//! W1 of their exact law ([`pc_law_1d`], quadrature, no Monte Carlo error), so the asymptotic
+//! orders show; the ODE is started from the quantiles of `p_T` and, being a monotone transport
+//! in 1-D, is compared with the target's quantiles `q_i = F^{-1}((i - 1/2)/n)` as
+//! `mean_i |x_(i) - q_i|`, with no Monte Carlo error either.
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
@@ -24,10 +25,10 @@ use crate::mixture::GaussianMixture;
 use crate::quadrature::linspace;
 use crate::rng::seeded;
 use crate::sampling::{
-    pc_sample, probability_flow_sample, LangevinCorrector, OdeMethod, PcConfig, Predictor,
+    pc_law_1d, probability_flow_sample, GridLaw, LangevinCorrector, OdeMethod, PcConfig, Predictor,
 };
 use crate::score::{ExactScore, NetScore, ScoreFn};
-use crate::sde::Vp;
+use crate::sde::{LinearSde, Vp};
 
 const SIZE: (u32, u32) = (900, 560);
 
@@ -180,6 +181,28 @@ fn write_smld(run: &SmldSeedRun, dir: &Path) -> Result<()> {
     );
     t += &row("network, raw, vs p_σL", &r.network_vs_last_level);
     t += &row("exact, raw, vs p_σL", &r.exact_vs_last_level);
+    let law_row = |name: &str, l: &smld_seed::LawStats| {
+        format!(
+            "| {name} | {:.3} | | {:+.3} | {:.3} |\n",
+            l.w1, l.mean, l.std
+        )
+    };
+    t += &law_row(
+        "exact, raw, its exact law (quadrature), vs p_σL",
+        &r.exact_law_raw,
+    );
+    t += &law_row(
+        "unadjusted Langevin at σ_L alone, stationary law (quadrature), vs p_σL",
+        &r.ula_stationary,
+    );
+    t += &format!(
+        "| {} exact draws of p_σL (noise floor: mean, 95% quantile) | {:.3}, {:.3} | {:.3}, {:.3} | | |\n",
+        r.floor_last_level.n,
+        r.floor_last_level.w1_mean,
+        r.floor_last_level.w1_q95,
+        r.floor_last_level.ks_mean,
+        r.floor_last_level.ks_q95
+    );
     t += &row("network, raw, vs p_0", &r.network_vs_data);
     t += &row("network, denoised, vs p_0", &r.network_denoised_vs_data);
     t += &row("exact, denoised, vs p_0", &r.exact_denoised_vs_data);
@@ -209,6 +232,28 @@ fn write_smld(run: &SmldSeedRun, dir: &Path) -> Result<()> {
             ("smld_eps", r.config.eps.to_string()),
             ("smld_steps_per_level", r.config.steps_per_level.to_string()),
             ("smld_train_seconds", format!("{:.1}", r.train_seconds)),
+            ("smld_floor_w1", fmt(r.floor_last_level.w1_mean)),
+            ("smld_floor_w1_q95", fmt(r.floor_last_level.w1_q95)),
+            ("smld_exact_w1", fmt(r.exact_vs_last_level.w1)),
+            ("smld_law_w1", fmt(r.exact_law_raw.w1)),
+            ("smld_law_mean", fmt(r.exact_law_raw.mean)),
+            ("smld_law_std", fmt(r.exact_law_raw.std)),
+            ("smld_law_frac_pos", fmt(r.exact_law_raw.frac_pos)),
+            ("smld_ula_w1", fmt(r.ula_stationary.w1)),
+            ("smld_reps_w1", fmt(r.exact_reps_w1_mean)),
+            ("smld_reps_w1_q95", fmt(r.exact_reps_w1_q95)),
+            ("smld_ula_std", fmt(r.ula_stationary.std)),
+            ("smld_ula_frac_pos", fmt(r.ula_stationary.frac_pos)),
+            ("smld_target_frac_pos", fmt(r.last_level_frac_pos)),
+            ("smld_target_std", fmt(r.last_level_std)),
+            (
+                "smld_sample_mean_z",
+                format!(
+                    "{:.1}",
+                    (r.exact_vs_last_level.mean - r.exact_law_raw.mean)
+                        / (r.exact_law_raw.std / (r.config.n_samples as f64).sqrt())
+                ),
+            ),
         ],
     )
 }
@@ -220,19 +265,38 @@ pub struct Curve {
     pub points: Vec<(usize, usize, f64)>,
 }
 
-/// The convergence study (see the module docs); returns the curves and the Monte Carlo
-/// floor of the SDE samplers.
-pub fn convergence_study(n_sde: usize, n_ode: usize) -> Result<(Vec<Curve>, f64)> {
+/// The step counts of the SDE samplers' exact laws.
+pub const SDE_STEPS: [usize; 8] = [4, 8, 16, 32, 64, 128, 256, 512];
+
+/// The exact law's W1 to the target of `pc_sample` with `pred` (and `corrector`), `steps`
+/// steps, VP, exact score, started from the exact `p_T` ([`pc_law_1d`], a grid of spacing
+/// `min(0.02, 0.9 sqrt(beta(dt) dt / 2))` on `[-8, 8]`, so every kernel is resolved).
+pub fn sde_law_w1(
+    pred: Predictor,
+    corrector: Option<LangevinCorrector>,
+    steps: usize,
+) -> Result<f64> {
+    let p0 = GaussianMixture::seed_ve();
+    let vp = Vp::song();
+    let score = ExactScore::new(&p0, &vp);
+    let p_t = p0.diffused(&vp, 1.0)?;
+    let dt = 1.0 / steps as f64;
+    let h = 0.02f64.min(0.9 * (vp.diffusion(dt).powi(2) * dt * 0.5).sqrt());
+    let start = GridLaw::from_mixture(&p_t, -14.0, 14.0, h)?;
+    let cfg = PcConfig {
+        corrector,
+        ..PcConfig::predictor_only(pred, steps + 1)
+    };
+    pc_law_1d(&vp, &score, &start, &cfg)?.w1_to_mixture(&p0)
+}
+
+/// The convergence study (see the module docs): the SDE samplers' exact laws (no Monte
+/// Carlo error) and the ODE started from `n_ode` quantiles of `p_T`.
+pub fn convergence_study(n_ode: usize) -> Result<Vec<Curve>> {
     let p0 = GaussianMixture::seed_ve();
     let ve = Vp::song();
     let score = ExactScore::new(&p0, &ve);
     let p_t = p0.diffused(&ve, 1.0)?;
-    let q_sde = quantiles_1d(&p0, n_sde)?;
-    let mut floor = 0.0;
-    for k in 0..4 {
-        let x = p0.sample(n_sde, &mut seeded(900 + k));
-        floor += w1_to_quantiles(x.column(0).as_slice().unwrap_or(&[]), &q_sde)? / 4.0;
-    }
     let mut curves = vec![];
     let corr = LangevinCorrector {
         snr: 0.16,
@@ -241,23 +305,21 @@ pub fn convergence_study(n_sde: usize, n_ode: usize) -> Result<(Vec<Curve>, f64)
     let sde_samplers = [
         ("Euler-Maruyama", Predictor::EulerMaruyama, None),
         ("ancestral", Predictor::Ancestral, None),
+        ("reverse diffusion", Predictor::ReverseDiffusion, None),
         (
-            "PC (reverse diffusion + Langevin)",
+            "PC (reverse diffusion + Langevin, snr 0.16)",
             Predictor::ReverseDiffusion,
             Some(corr),
         ),
     ];
     for (name, pred, c) in sde_samplers {
         let mut pts = vec![];
-        for steps in [4usize, 8, 16, 32, 64, 128] {
+        for steps in SDE_STEPS {
             let cfg = PcConfig {
                 corrector: c,
                 ..PcConfig::predictor_only(pred, steps + 1)
             };
-            let x = p_t.sample(n_sde, &mut seeded(7));
-            let out = pc_sample(&ve, &score, x, &cfg, &mut seeded(8))?;
-            let w = w1_to_quantiles(out.samples.column(0).as_slice().unwrap_or(&[]), &q_sde)?;
-            pts.push((steps, cfg.score_evals(), w));
+            pts.push((steps, cfg.score_evals(), sde_law_w1(pred, c, steps)?));
         }
         curves.push(Curve {
             name: name.into(),
@@ -303,16 +365,33 @@ pub fn convergence_study(n_sde: usize, n_ode: usize) -> Result<(Vec<Curve>, f64)
         name: "probability flow, Dormand-Prince 5(4)".into(),
         points: pts,
     });
-    Ok((curves, floor))
+    Ok(curves)
+}
+
+/// The observed order over the points of `c` whose step count is in `range`.
+fn order_over(c: &Curve, range: std::ops::RangeInclusive<usize>) -> (String, String) {
+    let pts: Vec<(f64, f64)> = c
+        .points
+        .iter()
+        .filter(|p| range.contains(&p.0) && p.2 > 1e-10)
+        .map(|p| (p.0 as f64, p.2))
+        .collect();
+    let used = pts
+        .iter()
+        .map(|p| format!("{}", p.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let o = observed_order(&pts).map_or("n/a".to_string(), |o| format!("{o:.2}"));
+    (used, o)
 }
 
 fn write_convergence(dir: &Path) -> Result<()> {
-    let (n_sde, n_ode) = (6000, 1000);
-    let (curves, floor) = convergence_study(n_sde, n_ode)?;
+    let n_ode = 1000;
+    let curves = convergence_study(n_ode)?;
     let mut by_steps =
         Chart::new("Error of the final distribution vs steps (VP, exact score and p_T)")
             .x_label("number of steps")
-            .y_label("W1 to the target")
+            .y_label("W1 to the target (exact laws; ODE from quantiles)")
             .log_x()
             .log_y();
     let mut by_evals = Chart::new("Error vs score evaluations")
@@ -320,11 +399,11 @@ fn write_convergence(dir: &Path) -> Result<()> {
         .y_label("W1 to the target")
         .log_x()
         .log_y();
-    let mut table =
-        String::from("| sampler | steps used for the fit | observed order |\n|---|---|---|\n");
+    let mut table = String::from(
+        "| sampler | W1 at the smallest and largest step counts | order, first three step counts | order, last three step counts |\n|---|---|---|---|\n",
+    );
     let mut numbers = vec![];
-    for (i, c) in curves.iter().enumerate() {
-        let is_ode = c.name.starts_with("probability");
+    for c in &curves {
         let xs: Vec<f64> = c.points.iter().map(|p| p.0 as f64).collect();
         let ev: Vec<f64> = c.points.iter().map(|p| p.1 as f64).collect();
         let ys: Vec<f64> = c.points.iter().map(|p| p.2).collect();
@@ -332,32 +411,30 @@ fn write_convergence(dir: &Path) -> Result<()> {
             by_steps = by_steps.line(c.name.clone(), xs.clone(), ys.clone());
         }
         by_evals = by_evals.line(c.name.clone(), ev, ys.clone());
-        // Fit on the points clearly above the floor (SDE: 3x the Monte Carlo floor;
-        // ODE: above 1e-10, where round-off in the bisection quantiles starts).
-        let lim = if is_ode { 1e-10 } else { 3.0 * floor };
-        let fit: Vec<(f64, f64)> = xs
-            .iter()
-            .zip(&ys)
-            .filter(|(_, &y)| y > lim)
-            .map(|(&x, &y)| (x, y))
-            .collect();
         if c.name.contains("Dormand") {
             continue;
         }
-        let order = observed_order(&fit);
-        let used = fit
-            .iter()
-            .map(|p| format!("{}", p.0))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let o = order.map_or("n/a".to_string(), |o| format!("{o:.2}"));
-        table += &format!("| {} | {used} | {o} |\n", c.name);
-        numbers.push((
-            ["order_em", "order_ancestral", "order_pc", "order_rk4"][i.min(3)],
-            o,
-        ));
+        let n = c.points.len();
+        let lo = c.points[0].0..=c.points[2].0;
+        let hi = c.points[n - 3].0..=c.points[n - 1].0;
+        let (used_lo, o_lo) = order_over(c, lo);
+        let (used_hi, o_hi) = order_over(c, hi);
+        let (first, last) = (c.points[0], c.points[n - 1]);
+        table += &format!(
+            "| {} | {:.2e} ({} steps) .. {:.2e} ({} steps) | {o_lo} ({used_lo}) | {o_hi} ({used_hi}) |\n",
+            c.name, first.2, first.0, last.2, last.0
+        );
+        let key = match c.name.as_str() {
+            "Euler-Maruyama" => "em",
+            "ancestral" => "ancestral",
+            "reverse diffusion" => "rd",
+            "probability flow, RK4" => "rk4",
+            _ => "pc",
+        };
+        numbers.push((format!("order_{key}_early"), o_lo));
+        numbers.push((format!("order_{key}"), o_hi));
+        numbers.push((format!("w1_{key}_last"), format!("{:.1e}", last.2)));
     }
-    by_steps = by_steps.hline(format!("Monte Carlo floor of {n_sde} draws"), floor);
     save(by_steps, dir, "convergence")?;
     save(by_evals, dir, "convergence_evals")?;
     write_text(&dir.join("convergence_orders.md"), &table)?;
@@ -369,13 +446,19 @@ fn write_convergence(dir: &Path) -> Result<()> {
         }
     }
     write_text(&dir.join("dopri5_table.md"), &dp)?;
+    // The Monte Carlo fit the previous edition of the table made (6000 draws, points 3x above
+    // the floor): Euler-Maruyama on 4, 8, 16 steps only.
+    let em = &curves[0];
+    let (_, o_mc) = order_over(em, 4..=16);
+    numbers.push(("order_em_4_16".into(), o_mc));
+    numbers.push(("conv_n_ode".into(), n_ode.to_string()));
+    numbers.push((
+        "conv_max_steps".into(),
+        SDE_STEPS[SDE_STEPS.len() - 1].to_string(),
+    ));
     let named: Vec<(&str, String)> = numbers
-        .into_iter()
-        .chain([
-            ("conv_floor", format!("{floor:.4}")),
-            ("conv_n_sde", n_sde.to_string()),
-            ("conv_n_ode", n_ode.to_string()),
-        ])
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
     write_numbers(dir, &named)
 }
@@ -422,6 +505,12 @@ fn write_likelihood(dir: &Path) -> Result<()> {
         &mut seeded(0),
     )?;
     let lp_exact = exact.log_p(&p_t.log_pdf(exact.x_end.view())?)?;
+    // The integrated divergence of the whole velocity along each trajectory, per coordinate,
+    // and of its score part alone: the drift f x contributes d ∫ f = -d B(T) / 2.
+    let d = x.ncols() as f64;
+    let vel_div = exact.delta_log_p.mean().unwrap_or(f64::NAN) / d;
+    let half_b = 0.5 * crate::sde::LinearBeta::song().integral(1.0);
+    let vel_div_sd = exact.delta_log_p.std(1.0) / d;
     let lp_prior = exact.log_p_sde_prior(&vp)?;
     for (name, lp) in [("exact p_T", &lp_exact), ("N(0, I)", &lp_prior)] {
         let (m, a, mx) = stats(lp);
@@ -477,6 +566,10 @@ fn write_likelihood(dir: &Path) -> Result<()> {
     write_text(&dir.join("likelihood_table.md"), &table)?;
     let (_, a, _) = stats(&lp_exact);
     numbers.push(("lik_exact_mae", format!("{a:.1e}")));
+    numbers.push(("lik_vel_div", format!("{vel_div:.2}")));
+    numbers.push(("lik_vel_div_sd", format!("{vel_div_sd:.2}")));
+    numbers.push(("lik_score_div", format!("{:.2}", vel_div + half_b)));
+    numbers.push(("lik_half_b", format!("{half_b:.3}")));
     numbers.push(("lik_n_points", n.to_string()));
     numbers.push(("lik_reps", reps.to_string()));
     write_numbers(dir, &numbers)
