@@ -179,6 +179,35 @@ fn seed_experiment_trains_and_samples() {
         fixed.report.exact_prior
     );
     assert_eq!(run.training.snapshots.len(), 81);
+    // The chapter's reading of the fit's evolution (snapshots at steps 0, 100, 500, 1000,
+    // 2000; deterministic given the seed, so the thresholds only need to separate the
+    // regions): the weighted slope is within 15% of the exact one at step 100 (from the
+    // wrong sign at step 0); by step 500 the large-mode error has fallen by more than half,
+    // faster than the small mode's and the transition's; the transition has the largest
+    // error at every snapshot.
+    let ev = &r.evolution;
+    assert_eq!(
+        ev.iter().map(|e| e.step).collect::<Vec<_>>(),
+        [0, 100, 500, 1000, 2000]
+    );
+    assert!(ev[0].slope * ev[0].exact_slope < 0.0);
+    assert!((ev[1].slope - ev[1].exact_slope).abs() < 0.15 * ev[1].exact_slope.abs());
+    let drop = |f: fn(&ve_seed::FitEvolution) -> f64| f(&ev[2]) / f(&ev[0]);
+    let (big, small, trans) = (
+        drop(|e| e.large_mode),
+        drop(|e| e.small_mode),
+        drop(|e| e.transition),
+    );
+    assert!(
+        big < 0.5 && big < small && big < trans,
+        "{big} {small} {trans}"
+    );
+    for e in ev {
+        assert!(
+            e.transition > e.large_mode && e.transition > e.small_mode,
+            "{e:?}"
+        );
+    }
 }
 
 /// Same config, same numbers: the whole run is a function of its seed.

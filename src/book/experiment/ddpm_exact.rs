@@ -4,7 +4,9 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::ddpm::{ancestral_law_1d, EpsModel, ReverseVariance, VarianceSchedule};
+use crate::ddpm::{
+    ancestral_law_1d, EpsModel, EpsNet, MixtureEpsOracle, ReverseVariance, VarianceSchedule,
+};
 use crate::error::Result;
 use crate::mixture::GaussianMixture;
 use crate::quadrature::linspace;
@@ -147,4 +149,95 @@ pub fn entropy(target: &GaussianMixture) -> Result<f64> {
         m + 12.0 * s,
         1e-10,
     )
+}
+
+/// `eps_theta` against `eps*` at one step on the grid [`x_grid`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpsError {
+    pub k: usize,
+    /// `sqrt(sum p_k(x) (eps_theta - eps*)^2 / sum p_k(x))` over the grid.
+    pub weighted_rms: f64,
+    /// `max |eps_theta - eps*|` over the grid points where `p_k(x) >= 1e-3 max p_k`.
+    pub max_in_bulk: f64,
+}
+
+/// The step of `eps*(., k)` where the posterior switches between the modes, and the
+/// network's fit of it: the steepest slope of each on [`x_grid`] (finite differences, spacing
+/// 0.05) within `x_switch ± 1.5`, where `x_switch` is the exact curve's steepest point.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpsStep {
+    pub k: usize,
+    pub x_switch: f64,
+    pub exact_slope: f64,
+    pub net_slope: f64,
+    /// Where the network's steepest slope in the window is.
+    pub net_x: f64,
+}
+
+pub fn eps_step(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<EpsStep> {
+    let g = x_grid();
+    let [net, exact] = eps_curves(model, oracle, k)?;
+    let slope = |v: &[f64], i: usize| (v[i + 1] - v[i]) / (g[i + 1] - g[i]);
+    let mid = |i: usize| 0.5 * (g[i] + g[i + 1]);
+    let steepest = |v: &[f64], lo: f64, hi: f64| {
+        (0..g.len() - 1)
+            .filter(|&i| mid(i) >= lo && mid(i) <= hi)
+            .max_by(|&a, &b| slope(v, a).abs().total_cmp(&slope(v, b).abs()))
+            .unwrap_or(0)
+    };
+    let i_ex = steepest(&exact, -3.0, 3.0);
+    let xs = mid(i_ex);
+    let i_net = steepest(&net, xs - 1.5, xs + 1.5);
+    Ok(EpsStep {
+        k,
+        x_switch: xs,
+        exact_slope: slope(&exact, i_ex),
+        net_slope: slope(&net, i_net),
+        net_x: mid(i_net),
+    })
+}
+
+/// The grid of the `eps` figures: 321 points on `[-8, 8]`.
+pub fn x_grid() -> Vec<f64> {
+    linspace(-8.0, 8.0, 321)
+}
+
+/// `eps_theta(x, k)` and `eps*(x, k)` on [`x_grid`].
+pub fn eps_curves(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<[Vec<f64>; 2]> {
+    let x = col(&x_grid());
+    Ok([
+        model.eps(x.view(), k)?.column(0).to_vec(),
+        oracle.eps(x.view(), k)?.column(0).to_vec(),
+    ])
+}
+
+pub fn eps_error(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<EpsError> {
+    let [net, exact] = eps_curves(model, oracle, k)?;
+    let p = oracle.marginal(k)?.pdf(col(&x_grid()).view())?;
+    let pmax = p.iter().cloned().fold(0.0, f64::max);
+    let (mut num, mut den, mut max) = (0.0, 0.0, 0.0f64);
+    for i in 0..p.len() {
+        let e = net[i] - exact[i];
+        num += p[i] * e * e;
+        den += p[i];
+        if p[i] >= 1e-3 * pmax {
+            max = max.max(e.abs());
+        }
+    }
+    Ok(EpsError {
+        k,
+        weighted_rms: (num / den).sqrt(),
+        max_in_bulk: max,
+    })
+}
+
+/// `int p_k(x) (eps_theta(x, k) - eps*(x, k))^2 dx` by the trapezoid rule on [`x_grid`].
+pub fn excess_at(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<f64> {
+    let grid = x_grid();
+    let [net, exact] = eps_curves(model, oracle, k)?;
+    let p = oracle.marginal(k)?.pdf(col(&grid).view())?;
+    let f: Vec<f64> = (0..grid.len())
+        .map(|i| p[i] * (net[i] - exact[i]).powi(2))
+        .collect();
+    crate::quadrature::trapezoid(&grid, &f)
 }

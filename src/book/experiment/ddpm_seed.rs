@@ -7,7 +7,8 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 pub use crate::book::experiment::ddpm_exact::{
-    entropy, expected_posterior_var, reverse_variance_rows, LawSummary, ReverseVarianceRow,
+    entropy, eps_curves, eps_error, eps_step, excess_at, expected_posterior_var,
+    reverse_variance_rows, x_grid, EpsError, EpsStep, LawSummary, ReverseVarianceRow,
 };
 use crate::book::experiment::ve_seed::SampleQuality;
 use crate::ddpm::{
@@ -19,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::metrics::{sampling_noise, SamplingNoise};
 use crate::mixture::GaussianMixture;
 use crate::progress::ProgressBar;
-use crate::quadrature::linspace;
 use crate::rng::seeded;
 use crate::train::{TrainOptions, Training};
 
@@ -86,16 +86,6 @@ impl DdpmSeedConfig {
     pub fn schedule(&self) -> Result<VarianceSchedule> {
         VarianceSchedule::linear(self.beta_1, self.beta_k, self.num_steps)
     }
-}
-
-/// `eps_theta` against `eps*` at one step on the grid [`x_grid`].
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpsError {
-    pub k: usize,
-    /// `sqrt(sum p_k(x) (eps_theta - eps*)^2 / sum p_k(x))` over the grid.
-    pub weighted_rms: f64,
-    /// `max |eps_theta - eps*|` over the grid points where `p_k(x) >= 1e-3 max p_k`.
-    pub max_in_bulk: f64,
 }
 
 /// The bound of one (model, variance) pair, in nats per data point.
@@ -206,6 +196,12 @@ pub struct DdpmSeedReport {
     /// `1/K sum_k int p_k(x) (eps_theta(x, k) - eps*(x, k))^2 dx` (trapezoid on [`x_grid`]).
     pub excess_loss: f64,
     pub eps_errors: Vec<EpsError>,
+    /// The switching step of `eps*` and the network's version of it, at `k = 1, 2, 5`.
+    pub eps_steps: Vec<EpsStep>,
+    /// The terms `L_0 .. L_K` of the exact-eps* bound (`sigma^2 = beta`) and their standard
+    /// errors over the data points.
+    pub bound_oracle_terms: Vec<f64>,
+    pub bound_oracle_term_se: Vec<f64>,
     /// Ancestral samples, `n_samples` each.
     pub net_beta: SampleQuality,
     pub net_beta_tilde: SampleQuality,
@@ -270,15 +266,6 @@ pub struct DdpmSeedRun {
     pub report: DdpmSeedReport,
 }
 
-/// The grid of the `eps` figures: 321 points on `[-8, 8]`.
-pub fn x_grid() -> Vec<f64> {
-    linspace(-8.0, 8.0, 321)
-}
-
-fn col(v: &[f64]) -> Array2<f64> {
-    Array2::from_shape_vec((v.len(), 1), v.to_vec()).expect("n x 1")
-}
-
 fn frac_neg(x: &Array2<f64>) -> f64 {
     x.iter().filter(|&&v| v < 0.0).count() as f64 / x.len() as f64
 }
@@ -290,46 +277,6 @@ fn mean_var(x: &Array2<f64>) -> (f64, f64) {
         m,
         x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0),
     )
-}
-
-/// `eps_theta(x, k)` and `eps*(x, k)` on [`x_grid`].
-pub fn eps_curves(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<[Vec<f64>; 2]> {
-    let x = col(&x_grid());
-    Ok([
-        model.eps(x.view(), k)?.column(0).to_vec(),
-        oracle.eps(x.view(), k)?.column(0).to_vec(),
-    ])
-}
-
-fn eps_error(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<EpsError> {
-    let [net, exact] = eps_curves(model, oracle, k)?;
-    let p = oracle.marginal(k)?.pdf(col(&x_grid()).view())?;
-    let pmax = p.iter().cloned().fold(0.0, f64::max);
-    let (mut num, mut den, mut max) = (0.0, 0.0, 0.0f64);
-    for i in 0..p.len() {
-        let e = net[i] - exact[i];
-        num += p[i] * e * e;
-        den += p[i];
-        if p[i] >= 1e-3 * pmax {
-            max = max.max(e.abs());
-        }
-    }
-    Ok(EpsError {
-        k,
-        weighted_rms: (num / den).sqrt(),
-        max_in_bulk: max,
-    })
-}
-
-/// `int p_k(x) (eps_theta(x, k) - eps*(x, k))^2 dx` by the trapezoid rule on [`x_grid`].
-fn excess_at(model: &EpsNet, oracle: &MixtureEpsOracle, k: usize) -> Result<f64> {
-    let grid = x_grid();
-    let [net, exact] = eps_curves(model, oracle, k)?;
-    let p = oracle.marginal(k)?.pdf(col(&grid).view())?;
-    let f: Vec<f64> = (0..grid.len())
-        .map(|i| p[i] * (net[i] - exact[i]).powi(2))
-        .collect();
-    crate::quadrature::trapezoid(&grid, &f)
 }
 
 /// Mean and standard error (sample sd / sqrt(n)) of `xs` (at least 2 values).
@@ -546,6 +493,12 @@ pub fn run(config: &DdpmSeedConfig, progress: Option<ProgressBar>) -> Result<Ddp
         oracle_loss_se,
         excess_loss,
         eps_errors,
+        eps_steps: [1, 2, 5]
+            .iter()
+            .map(|&k| eps_step(&model, &oracle, k))
+            .collect::<Result<Vec<_>>>()?,
+        bound_oracle_terms: bound_oracle.terms.clone(),
+        bound_oracle_term_se: bound_oracle.term_se.clone(),
         net_beta: SampleQuality::of(&net_beta, &target)?,
         net_beta_tilde: SampleQuality::of(&net_beta_tilde, &target)?,
         oracle_beta: SampleQuality::of(&oracle_beta, &target)?,

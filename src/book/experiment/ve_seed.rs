@@ -110,6 +110,67 @@ impl SampleQuality {
     }
 }
 
+/// How far one training snapshot's score at `t = t_eps` is from the exact score of `p_t`:
+/// RMS errors weighted by `p_t` in three regions (around the large mode, the transition
+/// between the modes, around the small mode) and the `p_t`-weighted least-squares slope of
+/// the fit and of the exact score on `[-3, 3]` (the "overall slope").
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitEvolution {
+    pub step: usize,
+    /// `x` in `[-1.6, -0.4)`: the large mode at -1 ± 1.5 sd.
+    pub large_mode: f64,
+    /// `x` in `[-0.4, 0.55)`: between the modes.
+    pub transition: f64,
+    /// `x` in `[0.55, 1.45)`: the small mode at 1 ± 1.5 sd.
+    pub small_mode: f64,
+    pub slope: f64,
+    pub exact_slope: f64,
+}
+
+/// [`FitEvolution`] of `net` at time `t` (a grid of 601 points on `[-3, 3]`).
+pub fn fit_evolution(
+    step: usize,
+    net: &Mlp,
+    target: &GaussianMixture,
+    sde: &dyn LinearSde,
+    t: f64,
+) -> Result<FitEvolution> {
+    let grid = crate::quadrature::linspace(-3.0, 3.0, 601);
+    let col = column(&grid);
+    let pt = target.diffused(sde, t)?;
+    let exact = pt.score(col.view())?.column(0).to_vec();
+    let fit = NetScore { net }.score(t, col.view())?.column(0).to_vec();
+    let p = pt.pdf(col.view())?.to_vec();
+    let region = |a: f64, b: f64| {
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..grid.len() {
+            if grid[i] >= a && grid[i] < b {
+                num += p[i] * (fit[i] - exact[i]).powi(2);
+                den += p[i];
+            }
+        }
+        (num / den).sqrt()
+    };
+    let w: f64 = p.iter().sum();
+    let mx = p.iter().zip(&grid).map(|(p, x)| p * x).sum::<f64>() / w;
+    let slope = |y: &[f64]| {
+        let my = p.iter().zip(y).map(|(p, y)| p * y).sum::<f64>() / w;
+        let sxy: f64 = (0..grid.len())
+            .map(|i| p[i] * (grid[i] - mx) * (y[i] - my))
+            .sum();
+        let sxx: f64 = (0..grid.len()).map(|i| p[i] * (grid[i] - mx).powi(2)).sum();
+        sxy / sxx
+    };
+    Ok(FitEvolution {
+        step,
+        large_mode: region(-1.6, -0.4),
+        transition: region(-0.4, 0.55),
+        small_mode: region(0.55, 1.45),
+        slope: slope(&fit),
+        exact_slope: slope(&exact),
+    })
+}
+
 /// The numbers of a run, written as JSON and quoted by the book.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VeSeedReport {
@@ -147,6 +208,9 @@ pub struct VeSeedReport {
     /// the network (the floor the training can reach), and its standard error.
     pub exact_loss: f64,
     pub exact_loss_se: f64,
+    /// The fit at `t_eps` at the training snapshots 0, 4, 20, 40 and the last (steps 0,
+    /// 100, 500, 1000, 2000 with the seed's settings).
+    pub evolution: Vec<FitEvolution>,
     /// Seconds spent training and sampling (machine dependent; not part of reproducibility).
     pub train_seconds: f64,
     pub sample_seconds: f64,
@@ -330,6 +394,12 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         EXACT_LOSS_BATCHES,
         &mut seeded(config.seed ^ 0x1055),
     )?;
+    let n_snap = training.snapshots.len();
+    let evolution = [0, 4, 20, 40, n_snap.saturating_sub(1)]
+        .iter()
+        .filter_map(|&i| training.snapshots.get(i))
+        .map(|(step, net)| fit_evolution(*step, net, &target, sde, config.t_eps))
+        .collect::<Result<Vec<_>>>()?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let report = VeSeedReport {
         config: config.clone(),
@@ -352,6 +422,7 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
         recovered_density_l1: l1,
         exact_loss,
         exact_loss_se,
+        evolution,
         train_seconds,
         sample_seconds,
     };

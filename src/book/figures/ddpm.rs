@@ -530,6 +530,29 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
                 ),
             ),
             ("ladder_order_beta", ladder_order(r, false)),
+            ("eps_switch_x", format!("{:.2}", r.eps_steps[0].x_switch)),
+            (
+                "eps_exact_slope_k1",
+                format!("{:.2}", r.eps_steps[0].exact_slope),
+            ),
+            (
+                "eps_net_slope_k1",
+                format!("{:.2}", r.eps_steps[0].net_slope),
+            ),
+            ("eps_net_x_k1", format!("{:.2}", r.eps_steps[0].net_x)),
+            (
+                "eps_exact_slope_k5",
+                format!("{:.2}", r.eps_steps[2].exact_slope),
+            ),
+            (
+                "eps_net_slope_k5",
+                format!("{:.2}", r.eps_steps[2].net_slope),
+            ),
+            ("kl_first", f3(r.bound_oracle_terms[1])),
+            ("kl_mid", f3(r.bound_oracle_terms[k_max / 2])),
+            ("kl_last", format!("{:.4}", r.bound_oracle_terms[k_max - 1])),
+            ("kl_increases", kl_increases(r).0.to_string()),
+            ("kl_max_increase_z", format!("{:.1}", kl_increases(r).1)),
             ("ladder_order_beta_tilde", ladder_order(r, true)),
             ("target_var", format!("{:.2}", r.target_std.powi(2))),
             ("target_entropy", f3(r.target_entropy)),
@@ -554,4 +577,22 @@ fn ladder_order(r: &DdpmSeedReport, tilde: bool) -> String {
         })
         .collect();
     observed_order(&pts).map_or("n/a".into(), |o| format!("{o:.2}"))
+}
+
+/// Among the KL terms `L_1 .. L_{K-1}` of the exact-eps* bound: how many exceed their
+/// predecessor, and the largest such increase in standard errors of the difference
+/// (`sqrt(se_j^2 + se_{j+1}^2)`, the terms use independent draws).
+pub fn kl_increases(r: &DdpmSeedReport) -> (usize, f64) {
+    let (t, se) = (&r.bound_oracle_terms, &r.bound_oracle_term_se);
+    let k = t.len() - 1;
+    let mut count = 0;
+    let mut max_z = 0.0f64;
+    for j in 1..k - 1 {
+        let d = t[j + 1] - t[j];
+        if d > 0.0 {
+            count += 1;
+            max_z = max_z.max(d / (se[j].powi(2) + se[j + 1].powi(2)).sqrt());
+        }
+    }
+    (count, max_z)
 }

@@ -218,6 +218,16 @@ pub fn write_figures(
         out,
         "evolution",
     )?;
+    let mut t = String::from(
+        "| Adam step | weighted slope of the fit (exact) | RMS error, large mode | RMS error, between the modes | RMS error, small mode |\n|---|---|---|---|---|\n",
+    );
+    for e in &run.report.evolution {
+        t += &format!(
+            "| {} | {:.2} ({:.2}) | {:.2} | {:.2} | {:.2} |\n",
+            e.step, e.slope, e.exact_slope, e.large_mode, e.transition, e.small_mode
+        );
+    }
+    write_text(&out.dir.join("evolution_errors.md"), &t)?;
 
     let paths = run.network_prior.paths.as_ref().expect("kept paths");
     let per_path: Vec<Vec<f64>> = (0..paths[0].nrows())
