@@ -299,10 +299,12 @@ fn entry_06_kernel_score_autodiff() {
     }
 }
 
-/// Entry 7. The kernel mean is `mu(t) x0`, not `mu(t)`: Monte Carlo of the forward SDE
-/// from x0 = 2 to t = 0.5 for VE (sqrt schedule), VP and sub-VP, n = 10000 paths of 500
-/// Euler-Maruyama steps; the EM bias (exact recursion) is below 0.3 SE, tolerance 4.5 SE;
-/// the seed's mean `mu(t)` is more than 10 SE away.
+/// Entry 7. The kernel mean is `mu(t) x0`, not `mu(t)`: the library's kernel (`perturb` with
+/// zero noise, which is the kernel mean, and `conditional_score`, which vanishes exactly at
+/// the kernel mean) gives `mu(t) x0` to 1e-12, and Monte Carlo of the forward SDE from
+/// x0 = 2 to t = 0.5 for VE (sqrt schedule), VP and sub-VP (n = 10000 paths of 500
+/// Euler-Maruyama steps; the EM bias, by the exact recursion, is below 0.3 SE) agrees with
+/// that library mean within 4.5 SE, while the seed's `mu(t)` is more than 10 SE away.
 #[test]
 fn entry_07_kernel_mean_includes_x0() {
     let sdes: Vec<Box<dyn LinearSde>> = vec![
@@ -315,9 +317,20 @@ fn entry_07_kernel_mean_includes_x0() {
         let x = em_endpoints(sde.as_ref(), x0, t, steps, n, 70 + i as u64);
         let (m, se) = mean_se(&x);
         let mu = sde.mean_factor(t);
+        let lib_mean = sde
+            .perturb(array![[x0]].view(), array![t].view(), array![[0.0]].view())
+            .unwrap()[[0, 0]];
+        assert_close("perturb with zero noise", lib_mean, mu * x0, 1e-12);
+        let s_at_mean = sde
+            .conditional_score(t, array![[lib_mean]].view(), array![[x0]].view())
+            .unwrap()[[0, 0]];
+        assert!(
+            s_at_mean.abs() < 1e-12,
+            "kernel score at its mean: {s_at_mean}"
+        );
         let (m_em, _) = em_moments(sde.as_ref(), x0, t, steps);
-        assert!((m_em - mu * x0).abs() < 0.3 * se, "{} EM bias", sde.name());
-        assert_close(&format!("{} mean", sde.name()), m, mu * x0, 4.5 * se);
+        assert!((m_em - lib_mean).abs() < 0.3 * se, "{} EM bias", sde.name());
+        assert_close(&format!("{} mean", sde.name()), m, lib_mean, 4.5 * se);
         assert_far(&format!("{} seed's mu(t)", sde.name()), mu, m, 10.0 * se);
     }
 }
@@ -583,6 +596,34 @@ fn entry_15_kernel_variance_vs_std() {
     }
 }
 
+/// Entry 16. The kernel is built from `(t, x0)` and its score is evaluated at `x`; the two
+/// positions are not interchangeable. For seed 001's geometric schedule (sigma_min 0.01,
+/// sigma_max 1) at t = 0.3, `conditional_score(t, x, x0)` is `-(x - x0) / zeta^2` (1e-12
+/// relative, the same arithmetic), and swapping `x` and `x0` flips its sign, a difference
+/// of more than 1 here (|x - x0| = 1.1, zeta^2 < 0.26).
+#[test]
+fn entry_16_kernel_score_argument_roles() {
+    let sde = Ve::new(Geometric::new(0.01, 1.0).unwrap(), 1.0).unwrap();
+    let t = 0.3;
+    let v = sde.kernel_var(t);
+    let (x, x0) = (0.7, -0.4);
+    let s = sde
+        .conditional_score(t, array![[x]].view(), array![[x0]].view())
+        .unwrap()[[0, 0]];
+    let want = -(x - x0) / v;
+    assert_close(
+        "score at x of the kernel from x0",
+        s,
+        want,
+        1e-12 * want.abs(),
+    );
+    let swapped = sde
+        .conditional_score(t, array![[x0]].view(), array![[x]].view())
+        .unwrap()[[0, 0]];
+    assert_close("swapped roles", swapped, -want, 1e-12 * want.abs());
+    assert_far("x and x0 are not interchangeable", swapped, s, 1.0);
+}
+
 /// Entry 17. The closed-form diffused mixture `Σ w_i N(mu m_i, mu^2 s_i^2 + zeta^2)` equals
 /// the quadrature of `∫ N(x; mu x0, zeta^2) p0(x0) dx0` (x0 on [-10, 10] to 1e-12; tolerance
 /// 1e-10) for VE and VP, and equals p0 at t = 0 (1e-15). The seed's Riemann sum over
@@ -730,7 +771,14 @@ fn entry_20_mean_squared_kernel_score() {
 /// of the probability-flow drift (2-D mixture, exact score, VP at t = 0.2; `J v` by central
 /// differences of the library's drift with h = 1e-5, error ~1e-9) has mean `tr J` and variance
 /// `2 |sym J|_F^2` (J by central differences): n = 20000 probes, tolerance 4.5 SE. It is
-/// unbiased for the divergence, i.e. for the log-density's integrand, not for the likelihood.
+/// unbiased for the divergence, i.e. for the log-density's integrand, not for the likelihood:
+/// through the whole probability-flow computation (`flow_log_likelihood`, one Rademacher
+/// probe per row, the same point in n = 4000 rows, exact p_T, Dormand-Prince 1e-6), the
+/// estimates of `log p_0(x)` average to the exact value within 4.5 SE (plus the solver's
+/// 1e-4), while the likelihoods `exp(log p_0)` average above the exact `p_0(x)` by more than
+/// 4.5 SE (Jensen). In d = 2 a Rademacher estimate takes two values `log p ± c`, so the
+/// likelihood's mean is `p cosh(c) > p`; a Gaussian probe gives a heavy-tailed likelihood
+/// estimate (`E exp(a (u^2 - 1))` is infinite for `a >= 1/2`), whose sample mean is no test.
 #[test]
 fn entry_21_hutchinson_mean_and_variance() {
     let p0 = GaussianMixture::new(
@@ -783,6 +831,43 @@ fn entry_21_hutchinson_mean_and_variance() {
     let (v, se_v) = var_se(&est);
     assert_close("Hutchinson mean = divergence", m, trace, 4.5 * se_m);
     assert_close("Hutchinson variance", v, var_want, 4.5 * se_v);
+
+    // The whole likelihood: unbiased in log, biased upwards in the likelihood itself.
+    use score_sde::divergence::Probe;
+    use score_sde::likelihood::{flow_log_likelihood, DivergenceMethod};
+    use score_sde::sampling::OdeMethod;
+    use score_sde::score::ExactScore;
+    let score = ExactScore::new(&p0, &sde);
+    let n = 4000;
+    let xr = Array2::from_shape_fn((n, 2), |(_, j)| [0.3, -0.2][j]);
+    let out = flow_log_likelihood(
+        &sde,
+        &score,
+        xr.view(),
+        0.0,
+        &OdeMethod::Dopri5 {
+            rtol: 1e-6,
+            atol: 1e-6,
+        },
+        DivergenceMethod::Hutchinson(Probe::Rademacher),
+        &mut seeded(2121),
+    )
+    .unwrap();
+    let p_t = p0.diffused(&sde, 1.0).unwrap();
+    let lp = out
+        .log_p(&p_t.log_pdf(out.x_end.view()).unwrap())
+        .unwrap()
+        .to_vec();
+    let exact = p0.log_pdf(array![[0.3, -0.2]].view()).unwrap()[0];
+    let (m_lp, se_lp) = mean_se(&lp);
+    assert_close("E[log p-hat] = log p", m_lp, exact, 4.5 * se_lp + 1e-4);
+    let lik: Vec<f64> = lp.iter().map(|l| l.exp()).collect();
+    let (m_lik, se_lik) = mean_se(&lik);
+    assert!(
+        m_lik - exact.exp() > 4.5 * se_lik,
+        "E[p-hat] = {m_lik} ± {se_lik} vs p = {}",
+        exact.exp()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1546,4 +1631,125 @@ fn entry_43_same_seed_same_loss_curve() {
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert!(a.iter().all(|l| l.is_finite()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Found on a second reading
+// ---------------------------------------------------------------------------------------
+
+/// Entry 44. Seed 000 declares `lambda(t) = 1` but its loss `mean(abs2, sigma s + z)` is
+/// the variance weighting: on one `dsm_batch` (VE sqrt schedule, n = 1024 seed data,
+/// t_min = 1e-3, a fixed 2-16-1 network) the seed's loss is twice the `zeta^2`-weighted
+/// loss (1e-12 relative, the same sums), and the loss with the declared `λ = 1`
+/// (`Weighting::Unit`, here also `g^2`) is more than three times the `zeta^2`-weighted one:
+/// its per-sample term grows like `1/t`, and `E[1/t] = ln(1000)/0.999 ≈ 6.9` on U(1e-3, 1).
+#[test]
+fn entry_44_declared_weight_is_not_the_used_one() {
+    let sde = Ve::seed();
+    let mut rng = seeded(44);
+    let x0 = GaussianMixture::seed_ve().sample(1024, &mut rng);
+    let net = Mlp::new(&[2, 16, 1], Activation::Silu, &mut rng).unwrap();
+    let b = dsm_batch(&sde, x0.view(), 1e-3, &mut rng).unwrap();
+    let (seed, _) = dsm_loss_and_grad(&net, &sde, Weighting::Seed, &b).unwrap();
+    let (var_w, _) = dsm_loss_and_grad(&net, &sde, Weighting::KernelVariance, &b).unwrap();
+    let (unit, _) = dsm_loss_and_grad(&net, &sde, Weighting::Unit, &b).unwrap();
+    assert_close(
+        "seed = 2 x variance-weighted",
+        seed,
+        2.0 * var_w,
+        1e-12 * seed,
+    );
+    assert!(unit > 3.0 * var_w, "λ = 1: {unit} vs λ = zeta^2: {var_w}");
+}
+
+/// Entry 46. The minimiser of the denoising loss is the marginal score. For seed 000's
+/// mixture under the VE sqrt schedule at t = 0.1 and 0.5: (a) at five points the posterior
+/// mean of the kernel score, `E[-(x - X0)/t | X_t = x]` computed from the exact posterior of
+/// the mixture, equals the library's marginal score `diffused(..).score` (1e-10); (b) the
+/// mean squared marginal score, by the trapezoid rule on [-12, 12] (24001 points, error far
+/// below 1e-8), equals `1/t - E Var[X0 | X_t] / t^2` (1e-6) and is below 0.9 times the
+/// kernel score's `1/t`: the optimum is not the kernel score, and is smaller on average.
+#[test]
+fn entry_46_optimal_model_is_the_marginal_score() {
+    let p0 = GaussianMixture::seed_ve();
+    let sde = Ve::seed();
+    // Exact posterior of X0 given X_t = x for the mixture (mu = 1, zeta^2 = t).
+    let post = |x: f64, t: f64| -> (f64, f64) {
+        let mut comps = vec![];
+        for i in 0..p0.n_components() {
+            let (w, m, sd) = (p0.weights()[i], p0.means()[[i, 0]], p0.stds()[[i, 0]]);
+            let v = sd * sd;
+            let logr = w.ln() + ln_normal(x, m, v + t);
+            let pv = 1.0 / (1.0 / v + 1.0 / t);
+            let pm = pv * (m / v + x / t);
+            comps.push((logr, pm, pv));
+        }
+        let lmax = comps.iter().map(|c| c.0).fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = comps.iter().map(|c| (c.0 - lmax).exp()).sum();
+        let (mut e1, mut e2) = (0.0, 0.0);
+        for (l, pm, pv) in comps {
+            let r = (l - lmax).exp() / z;
+            e1 += r * pm;
+            e2 += r * (pv + pm * pm);
+        }
+        (e1, e2 - e1 * e1)
+    };
+    for t in [0.1, 0.5] {
+        let pt = p0.diffused(&sde, t).unwrap();
+        for x in [-2.0, -1.0, 0.0, 0.4, 1.5] {
+            let s = pt.score(array![[x]].view()).unwrap()[[0, 0]];
+            let (m0, _) = post(x, t);
+            assert_close(
+                "E[kernel score | x] = marginal score",
+                -(x - m0) / t,
+                s,
+                1e-10,
+            );
+        }
+        let h = 0.001;
+        let (mut a, mut b) = (0.0, 0.0);
+        for i in 0..=24_000 {
+            let x = -12.0 + i as f64 * h;
+            let xa = array![[x]];
+            let p = pt.pdf(xa.view()).unwrap()[0];
+            let s = pt.score(xa.view()).unwrap()[[0, 0]];
+            a += p * s * s * h;
+            b += p * post(x, t).1 * h;
+        }
+        assert_close(
+            "E|score|^2 = 1/t - E Var / t^2",
+            a,
+            1.0 / t - b / (t * t),
+            1e-6 / t,
+        );
+        assert!(
+            a < 0.9 / t,
+            "t = {t}: E|score|^2 = {a} vs kernel 1/t = {}",
+            1.0 / t
+        );
+    }
+}
+
+/// Entry 47. `mu_tilde_k - mu_theta = c_k (eps_theta - eps)`, `c_k = beta_k / (sqrt(1 -
+/// alpha_bar_k) sqrt(alpha_k))`: seed schedule, k = 10, d = 2, the library's `posterior`
+/// mean minus its `mu_theta` for a given noise prediction (1e-12: the same arithmetic),
+/// while the seed's `c_k (eps - eps_theta)` is off by `2 c_k |eps_theta - eps|`, more than 0.1.
+#[test]
+fn entry_47_mean_difference_sign() {
+    let s = seed_schedule();
+    let k = 10;
+    let x0 = array![[1.3, -0.7]];
+    let eps = array![[0.4, -1.1]];
+    let eps_theta = array![[-0.2, 0.5]];
+    let xk = marginal_sample_with_noise(&s, x0.view(), k, eps.view()).unwrap();
+    let post = posterior(&s, x0.view(), xk.view(), k).unwrap();
+    let mp = mu_theta(&s, xk.view(), eps_theta.view(), k).unwrap();
+    let c = s.beta(k).unwrap()
+        / (s.one_minus_alpha_bar(k).unwrap().sqrt() * s.alpha(k).unwrap().sqrt());
+    for j in 0..2 {
+        let diff = post.mean[[0, j]] - mp[[0, j]];
+        let right = c * (eps_theta[[0, j]] - eps[[0, j]]);
+        assert_close("mean difference", diff, right, 1e-12);
+        assert_far("the seed's sign", -right, diff, 0.1);
+    }
 }

@@ -160,7 +160,8 @@ pub fn kl_term<M: EpsModel + ?Sized>(
 /// `x_1 = sqrt(alpha_bar_1) x_0 + sqrt(1 - alpha_bar_1) eps` from the given noise.
 ///
 /// A Gaussian decoder for continuous data (not Ho et al.'s discretised eq. 13). With
-/// [`ReverseVariance::BetaTilde`], `sigma_1^2 = beta_tilde_2` (see [`ReverseVariance`]).
+/// [`ReverseVariance::BetaTilde`] it is an error (`sigma_1^2 = beta_tilde_1 = 0`);
+/// [`ReverseVariance::BetaTildeClipped`] uses `sigma_1^2 = beta_tilde_2` (see [`ReverseVariance`]).
 pub fn decoder_term<M: EpsModel + ?Sized>(
     schedule: &VarianceSchedule,
     model: &M,

@@ -194,7 +194,7 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
     // Reverse paths.
     save(
         Chart::new(format!(
-            "{} ancestral paths of the trained model (sigma^2 = beta), from x_{k_max} ~ N(0, 1)",
+            "{} ancestral paths of the trained model (gamma^2 = beta), from x_{k_max} ~ N(0, 1)",
             r.config.n_paths
         ))
         .x_label("step k")
@@ -220,10 +220,10 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
         Figure::grid(
             2,
             [
-                hist("network, sigma^2 = beta", &run.net_beta),
-                hist("network, sigma^2 = beta_tilde", &run.net_beta_tilde),
-                hist("exact eps*, sigma^2 = beta", &run.oracle_beta),
-                hist("exact eps*, sigma^2 = beta_tilde", &run.oracle_beta_tilde),
+                hist("network, gamma^2 = beta", &run.net_beta),
+                hist("network, gamma^2 = beta_tilde", &run.net_beta_tilde),
+                hist("exact eps*, gamma^2 = beta", &run.oracle_beta),
+                hist("exact eps*, gamma^2 = beta_tilde", &run.oracle_beta_tilde),
             ],
         )
         .with_title(format!(
@@ -259,7 +259,7 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
                     .hline("0", 0.0),
             ],
         )
-        .with_title("Terms of the variational bound, sigma^2 = beta"),
+        .with_title("Terms of the variational bound, gamma^2 = beta"),
         dir,
         "bound_terms",
     )?;
@@ -283,16 +283,16 @@ pub fn write_figures(run: &ddpm_seed::DdpmSeedRun, dir: &Path) -> Result<()> {
                     .x_label("1 / K")
                     .y_label("variance of x_0")
                     .x_range(0.0, x_max)
-                    .line("sigma^2 = beta", inv_k.clone(), pick(|l| l.variance, false))
-                    .line("sigma^2 = beta_tilde", inv_k, pick(|l| l.variance, true))
+                    .line("gamma^2 = beta", inv_k.clone(), pick(|l| l.variance, false))
+                    .line("gamma^2 = beta_tilde", inv_k, pick(|l| l.variance, true))
                     .hline("target variance", r.target_std.powi(2)),
                 Chart::new("W1 of the exact law to the target")
                     .x_label("K")
                     .y_label("W1")
                     .log_x()
                     .log_y()
-                    .line("sigma^2 = beta", ks_l.clone(), pick(|l| l.w1, false))
-                    .line("sigma^2 = beta_tilde", ks_l, pick(|l| l.w1, true)),
+                    .line("gamma^2 = beta", ks_l.clone(), pick(|l| l.w1, false))
+                    .line("gamma^2 = beta_tilde", ks_l, pick(|l| l.w1, true)),
             ],
         )
         .with_title("Exact eps*, the same beta range in more, smaller steps (quadrature)"),
@@ -321,7 +321,7 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
         )
     };
     let mut t = String::from(
-        "| eps model, sigma_k² | W1 | KS | mean | variance (± SE) | P(x < 0) (± SE) | exact law of the sampler: W1, variance, P(x < 0) | P(x < 0): samples - law, in SE |\n|---|---|---|---|---|---|---|---|\n",
+        "| eps model, γ_k² | W1 | KS | mean | variance (± SE) | P(x < 0) (± SE) | exact law of the sampler: W1, variance, P(x < 0) | P(x < 0): samples - law, in SE |\n|---|---|---|---|---|---|---|---|\n",
     );
     let (sm, sl) = (&r.sample_moments, &r.sample_laws);
     t += &row("network, beta", &r.net_beta, &sm[0], &sl[0]);
@@ -348,17 +348,17 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
     write_text(&dir.join("samples_table.md"), &t)?;
 
     let mut t = String::from(
-        "| eps model, sigma_k^2 | L_0 (decoder) | L_1 + ... + L_{K-1} | L_K (prior) | total (± SE) |\n|---|---|---|---|---|\n",
+        "| eps model, γ_k² | L_0 (decoder) | L_1 + ... + L_{K-1} | L_K (prior) | total (± SE) |\n|---|---|---|---|---|\n",
     );
     for (name, b) in [
         ("network, beta", &r.bound_net_beta),
         ("exact eps*, beta", &r.bound_oracle_beta),
         (
-            "network, beta_tilde clipped (σ_1² = β̃_2)",
+            "network, beta_tilde clipped (γ_1² = β̃_2)",
             &r.bound_net_beta_tilde,
         ),
         (
-            "exact eps*, beta_tilde clipped (σ_1² = β̃_2)",
+            "exact eps*, beta_tilde clipped (γ_1² = β̃_2)",
             &r.bound_oracle_beta_tilde,
         ),
     ] {
@@ -370,7 +370,7 @@ fn write_tables(r: &DdpmSeedReport, dir: &Path) -> Result<()> {
     write_text(&dir.join("bound_table.md"), &t)?;
 
     let mut t = String::from(
-        "| K | beta_1 .. beta_K | alpha_bar_K | variance, σ² = β | P(x < 0), β | W1, β | variance, σ² = β̃ | P(x < 0), β̃ | W1, β̃ |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| K | beta_1 .. beta_K | alpha_bar_K | variance, γ² = β | P(x < 0), β | W1, β | variance, γ² = β̃ | P(x < 0), β̃ | W1, β̃ |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for l in &r.ladder {
         t += &format!(
