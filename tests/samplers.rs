@@ -9,6 +9,8 @@
 //! n = 20 000 and 10 or 20 steps under VE, `KS × steps` stayed below 0.9 for all three
 //! predictors (ancestral the worst), and the bias is first order in the step (the book's
 //! convergence study), so `1 / N` covers it.
+mod common;
+use common::{mean_se, var_se};
 use ndarray::{Array2, ArrayView2};
 use score_sde::metrics::ks_distance;
 use score_sde::mixture::GaussianMixture;
@@ -464,10 +466,7 @@ fn pc_law_matches_monte_carlo() {
         let x = p_t.sample(n, &mut seeded(31));
         let out = pc_sample(&vp, &score, x, &cfg, &mut seeded(32)).unwrap();
         let xs = out.samples.column(0).to_vec();
-        let m = xs.iter().sum::<f64>() / n as f64;
-        let v = xs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
-        let m4 = xs.iter().map(|a| (a - m).powi(4)).sum::<f64>() / n as f64;
-        let (se_m, se_v) = ((v / n as f64).sqrt(), ((m4 - v * v) / n as f64).sqrt());
+        let ((m, se_m), (v, se_v)) = (mean_se(&xs), var_se(&xs));
         assert!(
             (m - law.mean()).abs() < 5.0 * se_m,
             "{pred:?}: mean {m} vs law {}",
@@ -559,10 +558,7 @@ fn annealed_langevin_law_and_its_bias() {
     let x0 = start.sample(n, &mut seeded(41));
     let run = annealed_langevin(&exact, x0, &cfg, &mut seeded(42)).unwrap();
     let xs = run.samples.column(0).to_vec();
-    let m = xs.iter().sum::<f64>() / n as f64;
-    let v = xs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n as f64 - 1.0);
-    let m4 = xs.iter().map(|a| (a - m).powi(4)).sum::<f64>() / n as f64;
-    let (se_m, se_v) = ((v / n as f64).sqrt(), ((m4 - v * v) / n as f64).sqrt());
+    let ((m, se_m), (v, se_v)) = (mean_se(&xs), var_se(&xs));
     assert!(
         (m - law.mean()).abs() < 5.0 * se_m,
         "mean {m} vs {}",
