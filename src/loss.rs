@@ -126,6 +126,18 @@ pub(crate) fn draw_dsm(
 }
 // ANCHOR_END: dsm_batch
 
+/// A loss is a mean over `n d` terms: with none it would be `0/0`, so an empty batch is an
+/// error rather than `Ok(NaN)`.
+fn non_empty(n: usize, d: usize, what: &'static str) -> Result<()> {
+    if n == 0 || d == 0 {
+        return Err(Error::param(
+            what,
+            format!("a loss needs at least one point of at least one dimension, got [{n}, {d}]"),
+        ));
+    }
+    Ok(())
+}
+
 /// Value and parameter gradients of the continuous DSM loss of `net` on one batch draw.
 // ANCHOR: dsm_loss
 pub fn dsm_loss_and_grad(
@@ -135,6 +147,7 @@ pub fn dsm_loss_and_grad(
     batch: &DsmBatch,
 ) -> Result<(f64, Vec<Array2<f64>>)> {
     let (n, d) = batch.noise.dim();
+    non_empty(n, d, "DSM batch")?;
     let w = Array2::from_shape_vec(
         (n, 1),
         batch
@@ -178,6 +191,7 @@ pub fn smld_loss_and_grad(
     }
     crate::error::all_finite(x0.iter(), "training data")?;
     let (n, d) = x0.dim();
+    non_empty(n, d, "SMLD training data")?;
     let rows = n * sigmas.len();
     let noise = Array2::from_shape_simple_fn((rows, d), || rng.sample::<f64, _>(StandardNormal));
     let sig = Array2::from_shape_fn((rows, 1), |(r, _)| sigmas[r / n]);

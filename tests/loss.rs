@@ -119,3 +119,30 @@ fn smld_loss_pairs_every_point_with_every_level() {
         );
     }
 }
+
+/// A loss is a mean over `n d` terms; an empty batch (no points, or points of no dimension)
+/// is a typed error from both losses, never `Ok(NaN)`.
+#[test]
+fn empty_batches_are_errors() {
+    use score_sde::error::Error;
+    use score_sde::loss::{dsm_batch, dsm_loss_and_grad};
+    let sde = Vp::song();
+    let net = Mlp::new(&[2, 4, 1], Activation::Tanh, &mut seeded(1)).unwrap();
+    let empty = Array2::<f64>::zeros((0, 1));
+    let batch = dsm_batch(&sde, empty.view(), 1e-3, &mut seeded(2)).unwrap();
+    let r = dsm_loss_and_grad(&net, &sde, Weighting::Likelihood, &batch);
+    assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+    let r = smld_loss_and_grad(&net, empty.view(), &[1.0], &mut seeded(3));
+    assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+    let no_dim = Array2::<f64>::zeros((3, 0));
+    let net0 = Mlp::new(&[1, 4, 0], Activation::Tanh, &mut seeded(1));
+    if let Ok(net0) = net0 {
+        let r = smld_loss_and_grad(&net0, no_dim.view(), &[1.0], &mut seeded(3));
+        assert!(matches!(r, Err(Error::InvalidParameter { .. })), "{r:?}");
+    }
+    // One point is enough: the same calls are finite.
+    let one = Array2::<f64>::ones((1, 1));
+    let batch = dsm_batch(&sde, one.view(), 1e-3, &mut seeded(2)).unwrap();
+    let (l, _) = dsm_loss_and_grad(&net, &sde, Weighting::Likelihood, &batch).unwrap();
+    assert!(l.is_finite());
+}
