@@ -105,18 +105,37 @@ pub fn sampling_noise(
         w.push(wasserstein1(&s, target)?);
         k.push(ks_distance(&s, target)?);
     }
-    let q95 = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[((v.len() as f64) * 0.95).ceil() as usize - 1]
-    };
-    let mean = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
     Ok(SamplingNoise {
         n,
-        w1_mean: mean(&w),
-        ks_mean: mean(&k),
-        w1_q95: q95(&mut w),
-        ks_q95: q95(&mut k),
+        w1_mean: mean(&w)?,
+        ks_mean: mean(&k)?,
+        w1_q95: quantile(&w, 0.95)?,
+        ks_q95: quantile(&k, 0.95)?,
     })
+}
+
+/// The `q` quantile of `values`, interpolated linearly between the order statistics
+/// `x_(⌊h⌋)` and `x_(⌈h⌉)` at `h = q (n - 1)` (0-based; Hyndman and Fan's type 7, numpy's
+/// default), by `ndarray-stats`. Errors on an empty or non-finite input or `q` outside `[0, 1]`.
+pub fn quantile(values: &[f64], q: f64) -> Result<f64> {
+    use ndarray_stats::{interpolate::Linear, Quantile1dExt};
+    use noisy_float::types::N64;
+    if !(0.0..=1.0).contains(&q) {
+        return Err(Error::param("q", format!("must lie in [0, 1], got {q}")));
+    }
+    crate::error::all_finite(values, "quantile input")?;
+    let mut a: ndarray::Array1<N64> = values.iter().map(|&x| N64::new(x)).collect();
+    a.quantile_mut(N64::new(q), &Linear)
+        .map(|x| x.raw())
+        .map_err(|_| Error::shape("quantile input", "at least one value", 0))
+}
+
+/// The arithmetic mean of `values` (`ndarray-stats`); an error when empty.
+pub fn mean(values: &[f64]) -> Result<f64> {
+    use ndarray_stats::SummaryStatisticsExt;
+    let view = ndarray::ArrayView1::from(values);
+    SummaryStatisticsExt::mean(&*view)
+        .map_err(|_| Error::shape("mean input", "at least one value", 0))
 }
 
 /// Score error of `score` against the exact score of `p_t` at time `t` on a 1-D grid:

@@ -51,3 +51,36 @@ fn density_from_exact_score() {
     assert!(err < 1e-5, "{err}");
     assert!(density_from_score(&xs, &s[..5]).is_err());
 }
+
+/// `quantile` is the type-7 (linear) quantile: `[5, 1, 4, 2, 3]` has median 3 and 95% quantile
+/// `4 + 0.8 (5 - 4) = 4.8` (`h = 0.95 · 4 = 3.8`); on 101 seeded normals it equals the order
+/// statistics interpolated by hand (to 1e-15); `mean` is the arithmetic mean. Empty input, NaN
+/// and `q` outside `[0, 1]` are errors.
+#[test]
+fn quantile_and_mean_known_values() {
+    use score_sde::metrics::{mean, quantile};
+    let v = [5.0, 1.0, 4.0, 2.0, 3.0];
+    assert_eq!(quantile(&v, 0.5).unwrap(), 3.0);
+    assert!((quantile(&v, 0.95).unwrap() - 4.8).abs() < 1e-15);
+    assert_eq!(quantile(&v, 0.0).unwrap(), 1.0);
+    assert_eq!(quantile(&v, 1.0).unwrap(), 5.0);
+    assert_eq!(mean(&v).unwrap(), 3.0);
+    let mut rng = score_sde::rng::seeded(4);
+    let x: Vec<f64> = (0..101)
+        .map(|_| rand::RngExt::sample::<f64, _>(&mut rng, rand_distr::StandardNormal))
+        .collect();
+    let mut s = x.clone();
+    s.sort_by(f64::total_cmp);
+    for q in [0.05f64, 0.5, 0.9, 0.95, 0.999] {
+        let h: f64 = q * 100.0;
+        let (lo, frac) = (h.floor() as usize, h - h.floor());
+        let want = s[lo] + frac * (s[(lo + 1).min(100)] - s[lo]);
+        assert!((quantile(&x, q).unwrap() - want).abs() < 1e-15, "q = {q}");
+    }
+    assert!(quantile(&[], 0.5).is_err());
+    assert!(mean(&[]).is_err());
+    assert!(quantile(&[1.0, f64::NAN], 0.5).is_err());
+    for q in [-0.1, 1.5, f64::NAN] {
+        assert!(quantile(&v, q).is_err(), "q = {q}");
+    }
+}

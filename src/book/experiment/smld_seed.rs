@@ -218,16 +218,15 @@ pub fn run(config: &SmldSeedConfig) -> Result<SmldSeedRun> {
         &last,
     )?;
     let mut rng_reps = seeded(config.seed ^ 0x5e9);
-    let mut reps_w1 = (0..20)
+    let reps_w1 = (0..20)
         .map(|_| {
             let x = start.sample(config.n_samples, &mut rng_reps);
             let out = annealed_langevin(&exact, x, &cfg, &mut rng_reps)?;
             crate::metrics::wasserstein1(out.samples.column(0).as_slice().unwrap_or(&[]), &last)
         })
         .collect::<Result<Vec<f64>>>()?;
-    reps_w1.sort_by(f64::total_cmp);
-    let exact_reps_w1_mean = reps_w1.iter().sum::<f64>() / reps_w1.len() as f64;
-    let exact_reps_w1_q95 = reps_w1[(0.95 * reps_w1.len() as f64).ceil() as usize - 1];
+    let exact_reps_w1_mean = crate::metrics::mean(&reps_w1)?;
+    let exact_reps_w1_q95 = crate::metrics::quantile(&reps_w1, 0.95)?;
     let floor_last_level =
         sampling_noise(&last, config.n_samples, 20, &mut seeded(config.seed ^ 0xf1))?;
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
