@@ -79,7 +79,9 @@ def run(group, files, names, tests):
         cmd += ["-f", f]
     for n in names or []:
         cmd += ["-F", "^" + re.escape(n) + "$"]
-    cmd += ["--", "--lib"] + [a for t in tests for a in ("--test", t)]
+    # As cargo arguments (-C), not test arguments: the build then compiles only these targets.
+    for a in ["--lib"] + [a for t in tests for a in ("--test", t)]:
+        cmd.append("--cargo-arg=" + a)
     print("+", " ".join(cmd[:12]), f"... ({len(names or [])} names)", flush=True)
     subprocess.call(cmd, cwd=tree())
 
