@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "target" / "mutants-out"
 REPORT_DIR = ROOT / "scripts" / "mutants"
 EQUIVALENT = REPORT_DIR / "equivalent.md"
+# Every outcome so far, `name<TAB>outcome`, committed: runs skip the names it holds, so a run
+# cut short resumes where it stopped, on this machine or another (MUTANTS_RERUN=1: test all).
+OUTCOMES = REPORT_DIR / "outcomes.tsv"
 
 # Every mutant of these files is tested (issue 16), each with the tests that exercise it.
 FILES = {
@@ -92,9 +95,21 @@ def list_all():
     return json.loads(js)
 
 
+def recorded():
+    """The committed outcomes (empty with MUTANTS_RERUN=1)."""
+    if os.environ.get("MUTANTS_RERUN") == "1" or not OUTCOMES.exists():
+        return {}
+    rows = (line.split("\t") for line in OUTCOMES.read_text().splitlines() if "\t" in line)
+    return {name: outcome for name, outcome in rows}
+
+
 def cmd_files():
+    done = recorded()
+    all_names = [m["name"] for m in list_all()]
     for f, tests in FILES.items():
-        run("file-" + Path(f).stem, [f], None, tests)
+        todo = [n for n in all_names if n.split(":")[0] == f and n not in done]
+        if todo:
+            run("file-" + Path(f).stem, [f], todo, tests)
 
 
 def draw_sample(n, seed):
@@ -106,16 +121,18 @@ def draw_sample(n, seed):
 def cmd_sample(n, seed):
     sample, _ = draw_sample(n, seed)
     (REPORT_DIR / "sample.txt").write_text("\n".join(sample) + "\n")
+    done = recorded()
     groups = {}
-    for name in sample:
+    for name in (n for n in sample if n not in done):
         groups.setdefault(module_of(name.split(":")[0]), []).append(name)
     for module, names in sorted(groups.items()):
         run("sample-" + module, [nm.split(":")[0] for nm in names], names, MODULES[module])
 
 
 def outcomes():
-    """{name: outcome} over every run folder (a later run of a name overrides an earlier one)."""
-    res = {}
+    """{name: outcome}: the committed ones, then every run folder (a later run of a name
+    overrides an earlier one)."""
+    res = recorded()
     for f in sorted(OUT.glob("*/mutants.out/outcomes.json"), key=lambda p: p.stat().st_mtime):
         for o in json.loads(f.read_text())["outcomes"]:
             sc = o["scenario"]
@@ -208,6 +225,7 @@ def cmd_report():
     out += render(f"A seeded sample of {len(sample)} mutants of the mathematical modules",
                   sample, res, eq)
     (REPORT_DIR / "report.md").write_text("\n".join(out))
+    OUTCOMES.write_text("".join(f"{n}\t{o}\n" for n, o in sorted(res.items())))
     print("\n".join(out))
 
 
