@@ -12,6 +12,8 @@ use crate::error::{all_finite, Error, Result};
 use crate::sde::LinearSde;
 
 mod jacobian;
+mod labelled;
+pub use labelled::LabelledMixture;
 
 /// A mixture of `k` Gaussians in `d` dimensions with diagonal covariances.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +178,18 @@ impl GaussianMixture {
             .into_iter()
             .map(|r| log_sum_exp(r.iter().copied()))
             .collect())
+    }
+
+    /// The responsibilities `r_i(x) = w_i N_i(x) / p(x)` for each row of `x` and component `i`,
+    /// `[n, k]` (a stable softmax of the log joint densities; each row sums to one).
+    pub fn responsibilities(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        self.check_x(&x)?;
+        let mut lj = self.log_joint(&x);
+        for mut row in lj.rows_mut() {
+            let lse = log_sum_exp(row.iter().copied());
+            row.mapv_inplace(|l| (l - lse).exp());
+        }
+        Ok(lj)
     }
 
     /// `p(x)` for each row of `x`.

@@ -3,6 +3,7 @@ mod annealed_langevin;
 mod corrector;
 mod euler_maruyama;
 mod grid_law;
+mod guidance;
 mod langevin;
 mod pc;
 mod predictor;
@@ -15,6 +16,10 @@ pub use annealed_langevin::{
 pub use corrector::LangevinCorrector;
 pub use euler_maruyama::{reverse_euler_maruyama, ReverseSdeConfig, Trajectory};
 pub use grid_law::{GridLaw, Law1d};
+pub use guidance::{
+    tilted_law_1d, ClassifierFree, ClassifierGrad, ClassifierGuided, ConditionalScore,
+    ExactClassifier,
+};
 pub use langevin::langevin_step;
 pub use pc::{pc_law_1d, pc_sample, PcConfig};
 pub use predictor::{transition, Predictor};
