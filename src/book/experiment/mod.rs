@@ -2,5 +2,6 @@
 //! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
 pub mod ddpm_exact;
 pub mod ddpm_seed;
+pub mod guidance;
 pub mod smld_seed;
 pub mod ve_seed;

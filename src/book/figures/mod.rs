@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
 
 pub mod ddpm;
+pub mod guidance;
 pub mod samplers;
 pub mod ve_seed;
 
@@ -29,9 +30,11 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         let ve = scope.spawn(|| ve_seed::write(&out.join("ve_seed"), progress).map(|_| ()));
         let dd = scope.spawn(|| ddpm::write(&out.join("ddpm"), None).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
+        let gu = guidance::write(&out.join("guidance"));
         joined(ve.join())?;
         joined(dd.join())?;
-        sa
+        sa?;
+        gu
     })
 }
 
