@@ -127,6 +127,7 @@ impl Sampler {
         }
     }
 
+    // ANCHOR: run
     /// Runs the sampler from the states `x` at `ts[0]` over the decreasing times `ts`;
     /// returns the states at the last time and the number of score evaluations.
     pub fn run(
@@ -169,6 +170,7 @@ impl Sampler {
         crate::error::all_finite(out.iter(), "sampler output")?;
         Ok((out, model.nfe()))
     }
+    // ANCHOR_END: run
 }
 
 /// A predictor (and corrector) sampler in `x` over the grid; the score is never evaluated at

@@ -197,6 +197,7 @@ impl<'a> Model<'a> {
         sigma_of_t(self.sde, t)
     }
 
+    // ANCHOR: views
     /// `eps(t, mu(t) y) = -zeta(t) s(t, mu(t) y)` for the scaled states `y`.
     pub fn eps(&self, t: f64, y: ArrayView2<f64>) -> Result<Array2<f64>> {
         let (mu, zeta) = (self.sde.mean_factor(t), self.sde.kernel_std(t));
@@ -214,6 +215,7 @@ impl<'a> Model<'a> {
         let e = self.eps(t, y)?;
         Ok(&y - &(e * self.sigma(t)))
     }
+    // ANCHOR_END: views
 }
 
 /// Scales states between `x` and `y = x / mu(t)`.
