@@ -197,6 +197,25 @@ impl MapLaw {
             && keep.windows(2).all(|w| self.t[w[1]] > self.t[w[0]])
     }
 
+    /// The mass (quadrature weight) on nodes that carry mass and break monotonicity, and the
+    /// range of those nodes in `z`; `None` for a monotone map.
+    pub fn folded(&self) -> Option<(f64, f64, f64)> {
+        let bad: Vec<usize> = (0..self.z.len())
+            .filter(|&j| self.weight[j] >= NEGLIGIBLE)
+            .filter(|&j| self.dt[j] <= 0.0 || (j > 0 && self.t[j] <= self.t[j - 1]))
+            .collect();
+        if bad.is_empty() && self.is_monotone() {
+            return None;
+        }
+        let mass = bad.iter().map(|&j| self.weight[j]).sum();
+        let lo = bad.iter().map(|&j| self.z[j]).fold(f64::INFINITY, f64::min);
+        let hi = bad
+            .iter()
+            .map(|&j| self.z[j])
+            .fold(f64::NEG_INFINITY, f64::max);
+        Some((mass, lo, hi))
+    }
+
     // ANCHOR: map_law
     /// Exact `W1` to the 1-D mixture `target`: the quantile formula when `T` is monotone, the
     /// CDF in `x` otherwise.

@@ -68,8 +68,8 @@ impl FastSamplersConfig {
     /// A few steps only, for tests and the notebook's first look.
     pub fn quick() -> Self {
         Self {
-            steps: vec![2, 4, 8, 16, 32, 64],
-            max_nfe: 256,
+            steps: vec![2, 4, 8, 16, 32, 64, 128],
+            max_nfe: 512,
             max_nfe_network: 64,
             panels: 100,
             mc_paths: 20_000,
@@ -89,6 +89,9 @@ pub struct Point {
     pub kl: Option<f64>,
     /// Whether the map was monotone (`None`: stochastic sampler).
     pub monotone: Option<bool>,
+    /// For a folded map: the mass on the offending nodes and their range in `z`.
+    #[serde(default)]
+    pub folded: Option<(f64, f64, f64)>,
     /// Monte Carlo noise floor of the `W1` (95% quantile), for Monte Carlo points.
     pub noise_floor: Option<f64>,
 }
@@ -167,6 +170,9 @@ pub struct FastSamplersReport {
     /// The same `W1` by the CDF in `x` ([`MapLaw::w1_by_cdf`], 20,000 points): the two
     /// routes' agreement on a network's map.
     pub network_flow_w1_cdf: f64,
+    /// KL of Heun with 32 Karras steps (exact score) with `panels` and `2 panels`: how far
+    /// the KL quadrature is resolved.
+    pub kl_check: (f64, f64),
 }
 
 /// The deterministic samplers of the study (DDIM = DPM-Solver-1 = Euler in sigma, shown once).
@@ -225,6 +231,7 @@ pub fn map_curve(
             w1: law.w1_to(p0)?,
             kl: law.kl_to(p0)?,
             monotone: Some(law.is_monotone()),
+            folded: law.folded(),
             noise_floor: None,
         });
     }
@@ -316,6 +323,12 @@ pub fn run(config: &FastSamplersConfig, net: Option<&Mlp>) -> Result<FastSampler
         .iter()
         .map(|&t| Ok((t, w1_between(&p0.diffused(&sde, t)?, &p0)?)))
         .collect::<Result<Vec<_>>>()?;
+    let ts32 = c.schedule.times(&sde, 32)?;
+    let kl_at = |panels: usize| -> Result<f64> {
+        let law = MapLaw::of(&Sampler::Heun, &sde, &exact, &p_t, &ts32, panels)?;
+        Ok(law.kl_to(&p0)?.unwrap_or(f64::NAN))
+    };
+    let kl_check = (kl_at(c.panels)?, kl_at(2 * c.panels)?);
     let network_flow = MapLaw::of(&Sampler::Rk4, &sde, &net_score, &p_t, &ts, c.panels)?;
     Ok(FastSamplersReport {
         config: config.clone(),
@@ -329,6 +342,7 @@ pub fn run(config: &FastSamplersConfig, net: Option<&Mlp>) -> Result<FastSampler
         },
         network_flow_w1: network_flow.w1_to(&p0)?,
         network_flow_w1_cdf: network_flow.w1_by_cdf(&p0, 20_000)?,
+        kl_check,
     })
 }
 
@@ -349,6 +363,7 @@ fn dopri5_curve(
             w1: law.w1_to(p0)?,
             kl: law.kl_to(p0)?,
             monotone: Some(law.is_monotone()),
+            folded: law.folded(),
             noise_floor: None,
         });
     }
@@ -386,6 +401,7 @@ fn grid_curve(
             w1: law.w1_to_mixture(p0)?,
             kl: None,
             monotone: None,
+            folded: None,
             noise_floor: None,
         });
     }
@@ -428,6 +444,7 @@ fn churn_curve(
             w1: crate::metrics::wasserstein1(&out.column(0).to_vec(), p0)?,
             kl: None,
             monotone: None,
+            folded: None,
             noise_floor: Some(floor.w1_q95),
         });
     }

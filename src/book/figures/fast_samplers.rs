@@ -129,11 +129,6 @@ pub fn write_report(r: &FastSamplersReport, dir: &Path) -> Result<()> {
         .y_label("W1 to p_0")
         .log_x()
         .log_y();
-    let mut kl = Chart::new("Exact KL(q || p_0) of the deterministic samplers (exact score)")
-        .x_label("NFE")
-        .y_label("KL(q || p_0), nats")
-        .log_x()
-        .log_y();
     for c in &r.curves {
         let (x, y) = curve_xy(c);
         if c.score == "exact" {
@@ -142,18 +137,6 @@ pub fn write_report(r: &FastSamplersReport, dir: &Path) -> Result<()> {
             } else {
                 exact.dashed_line(format!("{} ({})", c.sampler, c.method), x, y)
             };
-            if c.method == "map" {
-                let pts: Vec<(f64, f64)> = c
-                    .points
-                    .iter()
-                    .filter_map(|p| p.kl.filter(|k| *k > 0.0).map(|k| (p.nfe as f64, k)))
-                    .collect();
-                kl = kl.line(
-                    c.sampler.clone(),
-                    pts.iter().map(|p| p.0).collect::<Vec<_>>(),
-                    pts.iter().map(|p| p.1).collect::<Vec<_>>(),
-                );
-            }
         } else {
             net = net.line(c.sampler.clone(), x, y);
         }
@@ -161,7 +144,6 @@ pub fn write_report(r: &FastSamplersReport, dir: &Path) -> Result<()> {
     net = net.hline("RK4, 256 steps (network floor)", r.network_flow_w1);
     save(exact, dir, "w1_vs_nfe")?;
     save(net, dir, "w1_vs_nfe_network")?;
-    save(kl, dir, "kl_vs_nfe")?;
     let (tx, ty): (Vec<f64>, Vec<f64>) = r.sources.t_min.iter().cloned().unzip();
     save(
         Chart::new("The three error sources, each alone (exact score)")
@@ -276,6 +258,17 @@ pub fn write_report(r: &FastSamplersReport, dir: &Path) -> Result<()> {
         .flat_map(|c| c.points.iter())
         .filter(|p| p.monotone == Some(false))
         .count();
+    let net_fold: Vec<(f64, f64, f64)> = r
+        .curves
+        .iter()
+        .filter(|c| c.score == "network")
+        .flat_map(|c| c.points.iter().filter_map(|p| p.folded))
+        .collect();
+    let net_fold_mass = net_fold.iter().map(|f| f.0).fold(0.0, f64::max);
+    let net_fold_zmax = net_fold
+        .iter()
+        .map(|f| f.2)
+        .fold(f64::NEG_INFINITY, f64::max);
     let net_points = r
         .curves
         .iter()
@@ -296,6 +289,11 @@ pub fn write_report(r: &FastSamplersReport, dir: &Path) -> Result<()> {
         ("mc_floor", e2(mc_floor)),
         ("folded_exact", folded.join(", ")),
         ("network_folded", format!("{net_folded} of {net_points}")),
+        ("network_fold_mass", e2(net_fold_mass)),
+        ("kl_check_1", e2(r.kl_check.0)),
+        ("kl_check_2", e2(r.kl_check.1)),
+        ("nodes_2", (16 * r.config.panels).to_string()),
+        ("network_fold_zmax", format!("{net_fold_zmax:.1}")),
         ("max_nfe", r.config.max_nfe.to_string()),
         ("max_nfe_network", r.config.max_nfe_network.to_string()),
         ("panels", r.config.panels.to_string()),
