@@ -346,7 +346,7 @@ pub fn run(config: &FastSamplersConfig, net: Option<&Mlp>) -> Result<FastSampler
     })
 }
 
-fn dopri5_curve(
+pub fn dopri5_curve(
     sde: &dyn LinearSde,
     score: &dyn ScoreFn,
     p0: &GaussianMixture,
@@ -376,8 +376,9 @@ fn dopri5_curve(
     })
 }
 
-/// A predictor(-corrector) sampler's exact law on the uniform grid in `t` down to 0.
-fn grid_curve(
+/// A predictor(-corrector) sampler's exact law on the uniform grid in `t` down to 0 (its
+/// step counts and NFE limit from `c`).
+pub fn grid_curve(
     sde: &dyn LinearSde,
     score: &dyn ScoreFn,
     p0: &GaussianMixture,
