@@ -102,7 +102,7 @@ impl Sampler {
             Sampler::ReverseDiffusion => "reverse diffusion".into(),
             Sampler::Ancestral => "ancestral".into(),
             Sampler::Pc { .. } => "PC (rev. diff. + Langevin)".into(),
-            Sampler::Ddim { eta } if eta == 0.0 => "DDIM".into(),
+            Sampler::Ddim { eta: 0.0 } => "DDIM".into(),
             Sampler::Ddim { eta } => format!("DDIM eta={eta}"),
             Sampler::Euler => "Euler (sigma)".into(),
             Sampler::Heun => "Heun (EDM)".into(),
