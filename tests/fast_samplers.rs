@@ -347,3 +347,30 @@ fn denoiser_is_tweedie() {
     }
     assert_eq!(model.nfe(), 1);
 }
+
+/// The fast-samplers chapter's explanation of ancestral sampling's slower convergence: for
+/// Gaussian data N(0, s0^2) under VE sigma(t) = sqrt(t), one step from the exact variance
+/// C = s0^2 + sigma_c^2 leaves the variance off by -delta^2 s0^2 / (sigma_c^2 C) (ancestral)
+/// and by +delta^2 / C (Euler-Maruyama), delta = sigma_c^2 - sigma_n^2. Checked on the
+/// predictors' own coefficients (a step maps variance v to (c_x - c_s / C)^2 v + c_z^2 when
+/// the score is -x / C), to 1e-14.
+#[test]
+fn one_step_variance_errors_of_ancestral_and_em() {
+    use score_sde::sampling::Predictor;
+    let v = ve();
+    let s0: f64 = 0.6;
+    for (t, tp) in [(0.5, 0.45), (0.02, 0.01), (1.0, 0.2)] {
+        let (sc2, sn2) = (t, tp);
+        let c = s0 * s0 + sc2;
+        let a = s0 * s0 + sn2;
+        let delta: f64 = sc2 - sn2;
+        for (p, want) in [
+            (Predictor::Ancestral, a - delta * delta * s0 * s0 / (sc2 * c)),
+            (Predictor::EulerMaruyama, a + delta * delta / c),
+        ] {
+            let (cx, cs, cz) = p.coefficients(&v, t, tp).unwrap().unwrap();
+            let got = (cx - cs / c).powi(2) * c + cz * cz;
+            assert!((got - want).abs() < 1e-14, "{p:?} at {t}: {got} vs {want}");
+        }
+    }
+}
