@@ -24,7 +24,9 @@ pub enum Sampler {
     ReverseDiffusion,
     /// Ancestral sampling of the discrete chain.
     Ancestral,
-    /// Reverse diffusion then one Langevin corrector step of this signal-to-noise ratio.
+    /// Reverse diffusion then one Langevin corrector step of this signal-to-noise ratio at
+    /// each new time, except a time where `zeta = 0` (the last one of a grid that ends at
+    /// `t = 0`; [`super::pc_sample`] corrects there too).
     Pc { snr: f64 },
     /// DDIM with this `eta`.
     Ddim { eta: f64 },
