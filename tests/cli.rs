@@ -27,6 +27,29 @@ fn run_writes_metrics_and_loadable_weights() {
     let (code, out, err) = cli(&["sample", "--weights", w.to_str().unwrap(), "--paths", "16"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("W1="));
+    // Every sampler by name, on both schedules, with its NFE printed.
+    let mut names: Vec<&str> = score_sde::sampling::SAMPLER_NAMES.to_vec();
+    names.push("dopri5");
+    for name in names {
+        for schedule in ["karras", "uniform"] {
+            let args = [
+                "sample",
+                "--weights",
+                w.to_str().unwrap(),
+                "--paths",
+                "16",
+                "--sampler",
+                name,
+                "--steps",
+                "4",
+                "--schedule",
+                schedule,
+            ];
+            let (code, out, err) = cli(&args);
+            assert_eq!(code, 0, "{name} {schedule}: {err}");
+            assert!(out.contains("nfe=") && out.contains("W1="), "{name}: {out}");
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -53,6 +76,12 @@ fn hostile_arguments_give_one_error_line_and_write_nothing() {
     let bytes = std::fs::read(&other_path).unwrap();
     let truncated = file("truncated.safetensors", &bytes[..bytes.len() / 2]);
     let other_path = other_path.to_str().unwrap().to_string();
+    // A valid 1-D score network, so that the sampler arguments are what fails.
+    let good =
+        score_sde::nn::Mlp::new(&[2, 8, 1], score_sde::nn::Activation::Relu, &mut rng).unwrap();
+    let good_path = tmp.join("good.safetensors");
+    score_sde::nn::weights_io::save(&good, &good_path).unwrap();
+    let g = good_path.to_str().unwrap().to_string();
     let out = tmp.join("never-written");
     let o = out.to_str().unwrap();
     let huge = "18446744073709551615";
@@ -99,6 +128,73 @@ fn hostile_arguments_give_one_error_line_and_write_nothing() {
         vec!["sample", "--weights", tmp.to_str().unwrap()],
         vec!["sample"],
         vec!["sample", "--weights", &corrupt, "--sde", "vp:nan:1"],
+        vec!["sample", "--weights", &g, "--sampler", "warp"],
+        vec!["sample", "--weights", &g, "--sampler", ""],
+        vec!["sample", "--weights", &g, "--sampler", "dpm-solver-4"],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--sampler",
+            "heun",
+            "--steps",
+            "0",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--sampler",
+            "heun",
+            "--steps",
+            "-2",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--sampler",
+            "heun",
+            "--steps",
+            huge,
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--sampler",
+            "heun",
+            "--steps",
+            "NaN",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--sampler",
+            "heun",
+            "--schedule",
+            "cosine",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &corrupt,
+            "--sampler",
+            "heun",
+            "--steps",
+            "3",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &other_path,
+            "--sampler",
+            "ddim",
+            "--steps",
+            "3",
+        ],
+        vec!["sample", "--sampler", "heun", "--steps", "3"],
         vec!["warp"],
         vec![],
     ];

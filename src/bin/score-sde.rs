@@ -10,7 +10,7 @@ use score_sde::loss::Weighting;
 use score_sde::nn::weights_io;
 use score_sde::progress;
 use score_sde::rng::seeded;
-use score_sde::sampling::{reverse_euler_maruyama, ReverseSdeConfig};
+use score_sde::sampling::{reverse_euler_maruyama, ReverseSdeConfig, Sampler, Schedule};
 use score_sde::score::NetScore;
 use score_sde::sde::SdeChoice;
 use score_sde::{Error, Result};
@@ -68,6 +68,18 @@ enum Command {
         time_points: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Use this sampler (em, reverse-diffusion, ancestral, pc, ddim, ddim-eta1, euler,
+        /// heun, heun-churn, dpm-solver-1, dpm-solver-2, dpm-solver-3, dpm-solver++2m, rk4,
+        /// dopri5) on a grid of --steps steps, from the prior N(0, zeta(T)^2).
+        #[arg(long)]
+        sampler: Option<String>,
+        /// Steps of the sampler's grid, 1 to 1,000,000 (default: time points - 1).
+        #[arg(long, value_parser = bounded(1, MAX_STEPS))]
+        steps: Option<usize>,
+        /// Spacing of the sampler's grid: karras (rho = 7, down to sigma = 0) or uniform
+        /// (equal steps in t down to 0).
+        #[arg(long, default_value = "karras")]
+        schedule: String,
     },
     /// Run every experiment of the book and write its figures and numbers.
     BookAssets {
@@ -185,7 +197,21 @@ fn dispatch(cmd: Command) -> Result<()> {
             paths,
             time_points,
             seed,
-        } => sample(&weights, &sde, paths, time_points, seed),
+            sampler,
+            steps,
+            schedule,
+        } => {
+            if sampler.is_some() || steps.is_some() {
+                let choice = FastChoice {
+                    sampler: Sampler::parse(sampler.as_deref().unwrap_or("em"))?,
+                    steps: steps.unwrap_or(time_points - 1),
+                    schedule: parse_schedule(&schedule)?,
+                };
+                sample_with(&weights, &sde, paths, seed, &choice)
+            } else {
+                sample(&weights, &sde, paths, time_points, seed)
+            }
+        }
         Command::BookAssets { out } => {
             let t = std::time::Instant::now();
             score_sde::book::figures::write_all(&out, Some(progress::bar(0, "book")))?;
@@ -263,14 +289,7 @@ fn run(config: &VeSeedConfig, out: &Path) -> Result<()> {
 }
 
 fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64) -> Result<()> {
-    let net = weights_io::load(weights)?;
-    if net.input_dim() != 2 || net.output_dim() != 1 {
-        return Err(Error::WeightsFile(format!(
-            "{}: a score network of a 1-D target has sizes [2, ..., 1], found {:?}",
-            weights.display(),
-            net.sizes()
-        )));
-    }
+    let net = load_score_net(weights)?;
     let sde = SdeChoice::parse(sde)?.build()?;
     let mut rng = seeded(seed);
     let x = sde.sample_prior(paths, 1, &mut rng);
@@ -288,6 +307,67 @@ fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64
     println!(
         "paths={paths} W1={:.4} KS={:.4} mean={:+.3} std={:.3}",
         q.w1, q.ks, q.mean, q.std
+    );
+    Ok(())
+}
+
+/// A sampler from [`Sampler`] on a grid of `steps` steps.
+struct FastChoice {
+    sampler: Sampler,
+    steps: usize,
+    schedule: Schedule,
+}
+
+fn parse_schedule(name: &str) -> Result<Schedule> {
+    match name {
+        "karras" => Ok(Schedule::Karras {
+            rho: 7.0,
+            sigma_min: 0.0,
+        }),
+        "uniform" => Ok(Schedule::UniformT { t_min: 0.0 }),
+        other => Err(Error::param(
+            "schedule",
+            format!("unknown schedule {other:?}; one of karras, uniform"),
+        )),
+    }
+}
+
+fn load_score_net(weights: &Path) -> Result<score_sde::nn::Mlp> {
+    let net = weights_io::load(weights)?;
+    if net.input_dim() != 2 || net.output_dim() != 1 {
+        return Err(Error::WeightsFile(format!(
+            "{}: a score network of a 1-D target has sizes [2, ..., 1], found {:?}",
+            weights.display(),
+            net.sizes()
+        )));
+    }
+    Ok(net)
+}
+
+fn sample_with(
+    weights: &Path,
+    sde: &str,
+    paths: usize,
+    seed: u64,
+    choice: &FastChoice,
+) -> Result<()> {
+    let sde = SdeChoice::parse(sde)?.build()?;
+    let ts = choice.schedule.times(sde.as_ref(), choice.steps)?;
+    let net = load_score_net(weights)?;
+    let mut rng = seeded(seed);
+    let x = sde.sample_prior(paths, 1, &mut rng);
+    let (out, nfe) = choice
+        .sampler
+        .run(sde.as_ref(), &NetScore { net: &net }, x, &ts, &mut rng)?;
+    let q = ve_seed::SampleQuality::of(&out, &score_sde::mixture::GaussianMixture::seed_ve())?;
+    println!(
+        "sampler={} steps={} nfe={nfe} paths={paths} W1={:.4} KS={:.4} mean={:+.3} std={:.3}",
+        choice.sampler.label(),
+        choice.steps,
+        q.w1,
+        q.ks,
+        q.mean,
+        q.std
     );
     Ok(())
 }

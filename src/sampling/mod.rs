@@ -1,20 +1,30 @@
 //! Samplers that turn a score into draws of the data distribution.
 mod annealed_langevin;
 mod corrector;
+mod ddim;
+mod dpm_solver;
+mod edm;
 mod euler_maruyama;
+mod exact_law;
 mod grid_law;
 mod guidance;
 mod langevin;
 mod pc;
 mod predictor;
 mod probability_flow;
+mod sampler;
+pub mod sigma;
 
 pub use annealed_langevin::{
     annealed_langevin, annealed_langevin_law_1d, geometric_levels, AnnealedLangevinConfig,
     AnnealedLangevinRun,
 };
 pub use corrector::LangevinCorrector;
+pub use ddim::ddim;
+pub use dpm_solver::{dpm_solver, dpm_solver_pp_2m};
+pub use edm::{euler, heun, rk4_sigma, Churn};
 pub use euler_maruyama::{reverse_euler_maruyama, ReverseSdeConfig, Trajectory};
+pub use exact_law::{w1_between, MapLaw, Tangent};
 pub use grid_law::{GridLaw, Law1d};
 pub use guidance::{
     tilted_law_1d, ClassifierFree, ClassifierGrad, ClassifierGuided, ConditionalScore,
@@ -24,6 +34,8 @@ pub use langevin::langevin_step;
 pub use pc::{pc_law_1d, pc_sample, PcConfig};
 pub use predictor::{transition, Predictor};
 pub use probability_flow::{flow_velocity, probability_flow_sample, OdeMethod};
+pub use sampler::{Sampler, SAMPLER_NAMES};
+pub use sigma::{Model, Schedule};
 
 /// The uniform grid `t_min = t_0 < ... < t_{N-1} = T` of the reverse-time samplers, with
 /// `N = n_time_points >= 2` and `t_min` in `[0, T)`; a typed error otherwise.

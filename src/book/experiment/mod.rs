@@ -2,6 +2,8 @@
 //! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
 pub mod ddpm_exact;
 pub mod ddpm_seed;
+pub mod fast_samplers;
 pub mod guidance;
 pub mod smld_seed;
+pub mod vb_limit;
 pub mod ve_seed;

@@ -276,6 +276,40 @@ pub fn x_grid() -> Vec<f64> {
     linspace(-3.0, 3.0, 200)
 }
 
+/// Draws the seed's data set and trains its network, in this order from `rng` (so a run
+/// from `seeded(config.seed)` gives the chapter's network; the fast-samplers chapter reuses it).
+pub fn train_network(
+    config: &VeSeedConfig,
+    rng: &mut crate::rng::SeededRng,
+    progress: Option<ProgressBar>,
+) -> Result<(Array2<f64>, Training)> {
+    let sde = config.sde.build()?;
+    let sde: &dyn LinearSde = sde.as_ref();
+    let data = GaussianMixture::seed_ve().sample(config.n_data, rng);
+
+    // ANCHOR: ve_seed_training
+    let mut sizes = vec![2];
+    sizes.extend(&config.hidden);
+    sizes.push(1);
+    let net = Mlp::new(&sizes, Activation::Relu, rng)?;
+    let opts = TrainOptions {
+        snapshot_every: Some((config.steps / config.snapshots.max(1)).max(1)),
+        progress,
+        ..TrainOptions::new(config.steps, config.lr)
+    };
+    let training = train_dsm(
+        net,
+        &opts,
+        rng,
+        sde,
+        data.view(),
+        config.t_eps,
+        config.weighting,
+    )?;
+    // ANCHOR_END: ve_seed_training
+    Ok((data, training))
+}
+
 /// Runs the experiment. `progress` (if any) gets one tick per training step and per
 /// sampling step.
 pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSeedRun> {
@@ -283,29 +317,8 @@ pub fn run(config: &VeSeedConfig, progress: Option<ProgressBar>) -> Result<VeSee
     let sde: &dyn LinearSde = sde.as_ref();
     let target = GaussianMixture::seed_ve();
     let mut rng = seeded(config.seed);
-    let data = target.sample(config.n_data, &mut rng);
-
-    // ANCHOR: ve_seed_training
-    let mut sizes = vec![2];
-    sizes.extend(&config.hidden);
-    sizes.push(1);
-    let net = Mlp::new(&sizes, Activation::Relu, &mut rng)?;
     let t0 = std::time::Instant::now();
-    let opts = TrainOptions {
-        snapshot_every: Some((config.steps / config.snapshots.max(1)).max(1)),
-        progress: progress.clone(),
-        ..TrainOptions::new(config.steps, config.lr)
-    };
-    let training = train_dsm(
-        net,
-        &opts,
-        &mut rng,
-        sde,
-        data.view(),
-        config.t_eps,
-        config.weighting,
-    )?;
-    // ANCHOR_END: ve_seed_training
+    let (data, training) = train_network(config, &mut rng, progress.clone())?;
     let train_seconds = t0.elapsed().as_secs_f64();
 
     let t1 = std::time::Instant::now();
