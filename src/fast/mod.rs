@@ -6,20 +6,24 @@
 //! `Mlp::forward`) up to the order of floating-point sums; `tests/fused.rs` checks that.
 //!
 //! Modules depend on each other in one direction: `trainer` → `batch`, `mlp`, `gemm`;
-//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `simd` → `tile` (the operands both use).
+//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `dispatch`, `simd`, `simd512` → `tile` (the operands all use).
+//! `dispatch` chooses the kernel family ([`Isa`]) once per process from the CPU's features.
 mod batch;
+mod dispatch;
 mod float;
 mod gemm;
 pub mod infer;
 mod mlp;
 mod simd;
+mod simd512;
 mod tile;
 mod trainer;
 
 pub use batch::DsmBuffers;
 pub(crate) use batch::{round_into, ResidualLoss};
+pub use dispatch::{Isa, ISA_ENV};
 pub use float::Float;
 #[doc(hidden)]
-pub use gemm::matmul;
+pub use gemm::{matmul, matmul_isa};
 pub use mlp::FusedMlp;
 pub use trainer::FusedTrainer;

@@ -8,8 +8,9 @@
 use rayon::prelude::*;
 
 use super::batch::{DsmBuffers, ResidualLoss};
+use super::dispatch::{self, Isa, Kernel};
 use super::float::Float;
-use super::gemm::{fma_available, gemm};
+use super::gemm::gemm;
 use super::mlp::{dense, FusedMlp, Weights, CHUNK};
 use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
@@ -53,13 +54,14 @@ pub struct FusedTrainer<F> {
     pool: Option<rayon::ThreadPool>,
     batch: usize,
     adam: AdamState<F>,
-    fma: bool,
+    isa: Isa,
 }
 
 impl<F: Float> FusedTrainer<F> {
     /// A trainer for `net` (ReLU) on batches of `batch` rows, with the learning rate, betas
     /// and `ε` of `adam` (its moments start at zero), the batch split across `threads`
-    /// threads (at most `batch`). Errors on a non-ReLU network, `batch == 0` or `threads == 0`.
+    /// threads (at most `batch`), on the kernels of [`Isa::active`]. Errors on a non-ReLU
+    /// network, `batch == 0`, `threads == 0` or a bad `SCORE_SDE_ISA`.
     pub fn new(net: &Mlp, adam: &Adam, batch: usize, threads: usize) -> Result<Self> {
         let net = FusedMlp::<F>::from_mlp(net)?;
         if batch == 0 {
@@ -120,8 +122,20 @@ impl<F: Float> FusedTrainer<F> {
             workers,
             pool,
             batch,
-            fma: fma_available(),
+            isa: Isa::active()?,
         })
+    }
+
+    /// The same trainer on the kernels of `isa` (to compare the families on one machine).
+    /// Errors when the CPU lacks `isa`.
+    pub fn with_isa(mut self, isa: Isa) -> Result<Self> {
+        self.isa = isa.checked()?;
+        Ok(self)
+    }
+
+    /// The kernel family this trainer runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// The network being trained.
@@ -197,8 +211,17 @@ impl<F: Float> FusedTrainer<F> {
                 }
             }
         }
-        let (net, wt, fma) = (&self.net, &self.wt[..], self.fma);
-        let run = |w: &mut Worker<F>| run_worker(fma, w, net, wt, input, loss);
+        let (net, wt, isa) = (&self.net, &self.wt[..], self.isa);
+        let run = |w: &mut Worker<F>| {
+            let pass = Pass {
+                w,
+                net,
+                wt,
+                input,
+                loss,
+            };
+            dispatch::run(isa, pass);
+        };
         match &self.pool {
             Some(pool) => pool.install(|| self.workers.par_iter_mut().for_each(run)),
             None => self.workers.iter_mut().for_each(run),
@@ -247,41 +270,28 @@ impl<F: Float> FusedTrainer<F> {
     }
 }
 
-fn run_worker<F: Float>(
-    fma: bool,
-    w: &mut Worker<F>,
-    net: &FusedMlp<F>,
-    wt: &[F],
-    input: &[F],
-    loss: &ResidualLoss<'_, F>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if fma {
-        // SAFETY: `fma` is `fma_available()`: the CPU has AVX2 and FMA.
-        unsafe { run_worker_fma(w, net, wt, input, loss) };
-        return;
-    }
-    let _ = fma;
-    forward_backward::<F, false>(w, net, wt, input, loss);
+/// One worker's forward and backward pass as a [`Kernel`], for [`dispatch::run`].
+struct Pass<'a, 'l, F> {
+    w: &'a mut Worker<F>,
+    net: &'a FusedMlp<F>,
+    wt: &'a [F],
+    input: &'a [F],
+    loss: &'a ResidualLoss<'l, F>,
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_worker_fma<F: Float>(
-    w: &mut Worker<F>,
-    net: &FusedMlp<F>,
-    wt: &[F],
-    input: &[F],
-    loss: &ResidualLoss<'_, F>,
-) {
-    forward_backward::<F, true>(w, net, wt, input, loss);
+impl<F: Float> Kernel for Pass<'_, '_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run<const ISA: u8>(self) {
+        forward_backward::<F, ISA>(self.w, self.net, self.wt, self.input, self.loss);
+    }
 }
 
 /// Forward pass, loss and backward pass on the worker's rows, [`CHUNK`] rows at a time (the
 /// whole chain per chunk, so that its activations stay in cache); the chunks' weight and bias
 /// gradients are summed in row order.
 #[inline(always)]
-fn forward_backward<F: Float, const FMA: bool>(
+fn forward_backward<F: Float, const ISA: u8>(
     w: &mut Worker<F>,
     net: &FusedMlp<F>,
     wt: &[F],
@@ -300,7 +310,7 @@ fn forward_backward<F: Float, const FMA: bool>(
         let rows = (w.rows - c0).min(CHUNK);
         let r0 = w.r0 + c0;
         let x = &input[r0 * din0..(r0 + rows) * din0];
-        chunk::<F, FMA>(w, net, wt, x, r0, rows, c0 == 0, loss);
+        chunk::<F, ISA>(w, net, wt, x, r0, rows, c0 == 0, loss);
         c0 += rows;
     }
 }
@@ -309,7 +319,7 @@ fn forward_backward<F: Float, const FMA: bool>(
 /// `x`), their gradient stored into `w.grad` when `first`, else added to it.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn chunk<F: Float, const FMA: bool>(
+fn chunk<F: Float, const ISA: u8>(
     w: &mut Worker<F>,
     net: &FusedMlp<F>,
     wt: &[F],
@@ -331,7 +341,7 @@ fn chunk<F: Float, const FMA: bool>(
         } else {
             &mut todo[0]
         };
-        dense::<F, _, FMA>(net, sizes, l, rows, a, dst);
+        dense::<F, _, ISA>(net, sizes, l, rows, a, dst);
     }
     // Loss rows and G_{L-1} = ∂J/∂y, in the tape's operation order:
     // r = y α + β, J += w r², G = ((c w) (2 r)) α.
@@ -376,7 +386,7 @@ fn chunk<F: Float, const FMA: bool>(
         } else {
             Epilogue::Accumulate { out: gw, ld: dout }
         };
-        gemm::<F, FMA>(din, dout, rows, lhs, rhs, &mut epi);
+        gemm::<F, ISA>(din, dout, rows, lhs, rhs, &mut epi);
         // ∂J/∂b_l = column sums of G_l.
         if first {
             gb.fill(F::ZERO);
@@ -398,7 +408,7 @@ fn chunk<F: Float, const FMA: bool>(
                 ld: din,
                 h: &w.hidden[l - 1],
             };
-            gemm::<F, FMA>(rows, din, dout, lhs, rhs, &mut epi);
+            gemm::<F, ISA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
         }
     }
