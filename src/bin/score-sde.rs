@@ -80,6 +80,12 @@ enum Command {
         /// Fewer repeats (for a smoke test).
         #[arg(long)]
         quick: bool,
+        /// Workloads to run, letters among A, B, C, D.
+        #[arg(long, default_value = "ABCD")]
+        workloads: String,
+        /// Thread counts to run, comma-separated, each 1 to 256.
+        #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = bounded(1, 256))]
+        threads: Vec<usize>,
     },
 }
 
@@ -196,7 +202,11 @@ fn dispatch(cmd: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Bench { quick } => bench(quick),
+        Command::Bench {
+            quick,
+            workloads,
+            threads,
+        } => bench(quick, workloads, threads),
     }
 }
 
@@ -292,6 +302,11 @@ fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64
     Ok(())
 }
 
-fn bench(quick: bool) -> Result<()> {
-    score_sde::book::bench::print_bench(quick)
+fn bench(quick: bool, workloads: String, threads: Vec<usize>) -> Result<()> {
+    let opts = score_sde::book::bench::BenchOptions {
+        quick,
+        workloads,
+        threads,
+    };
+    score_sde::book::bench::print_bench(&opts)
 }

@@ -7,7 +7,7 @@
 //! `G_{l-1} = (G_l W_lᵀ) ⊙ 1[Z_{l-1} > 0]`, which is what the tape computes op by op.
 use rayon::prelude::*;
 
-use super::batch::{DsmBuffers, ResidualLoss};
+use super::batch::{FusedBatch, ResidualLoss};
 use super::dispatch::{self, Isa, Kernel};
 use super::float::Float;
 use super::gemm::gemm;
@@ -163,18 +163,21 @@ impl<F: Float> FusedTrainer<F> {
         &self.workers[0].grad
     }
 
-    /// The loss of the network on the DSM batch last drawn into `batch` and its gradient
-    /// (then in [`grad`](Self::grad)). Errors unless `batch` has [`batch`](Self::batch) rows
-    /// of the network's widths.
-    pub fn loss_and_grad(&mut self, batch: &DsmBuffers<F>) -> Result<F> {
+    /// The loss of the network on the batch last drawn into `batch` (a [`DsmBuffers`] or
+    /// [`SdeEpsBuffers`]) and its gradient (then in [`grad`](Self::grad)). Errors unless
+    /// `batch` has [`batch`](Self::batch) rows of the network's widths.
+    ///
+    /// [`DsmBuffers`]: super::DsmBuffers
+    /// [`SdeEpsBuffers`]: super::SdeEpsBuffers
+    pub fn loss_and_grad<B: FusedBatch<F> + ?Sized>(&mut self, batch: &B) -> Result<F> {
         self.residual_loss_and_grad(batch.input(), &batch.loss())
     }
 
-    /// One training step on the DSM batch last drawn into `batch`: the loss (returned, before
+    /// One training step on the batch last drawn into `batch`: the loss (returned, before
     /// the update) and gradient, then one Adam update. Errors like
     /// [`loss_and_grad`](Self::loss_and_grad), and like [`Adam::step`] on a non-finite
     /// gradient (nothing modified).
-    pub fn step(&mut self, batch: &DsmBuffers<F>) -> Result<F> {
+    pub fn step<B: FusedBatch<F> + ?Sized>(&mut self, batch: &B) -> Result<F> {
         let value = self.loss_and_grad(batch)?;
         self.update()?;
         Ok(value)
