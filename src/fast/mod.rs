@@ -6,11 +6,12 @@
 //! `Mlp::forward`) up to the order of floating-point sums; `tests/fused.rs` checks that.
 //!
 //! Modules depend on each other in one direction: `trainer` → `batch` → `features`; `trainer`
-//! → `mlp`, `gemm`;
+//! → `elementwise`, `mlp`, `gemm`;
 //! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `dispatch`, `simd`, `simd512` → `tile` (the operands all use).
 //! `dispatch` chooses the kernel family ([`Isa`]) once per process from the CPU's features.
 mod batch;
 mod dispatch;
+mod elementwise;
 mod features;
 mod float;
 mod gemm;

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use super::batch::{FusedBatch, ResidualLoss};
 use super::dispatch::{self, Isa, Kernel};
+use super::elementwise::{adam, all_finite, transpose, AdamCoefs};
 use super::float::Float;
 use super::gemm::gemm;
 use super::mlp::{dense, FusedMlp, Weights, CHUNK};
@@ -206,13 +207,8 @@ impl<F: Float> FusedTrainer<F> {
         // W_lᵀ for the backward products (the first layer's is never needed).
         for l in 1..layout.layers() {
             let (i, o) = (sizes[l], sizes[l + 1]);
-            let w = self.net.w(l);
             let (wt, _) = layout.wb_mut(&mut self.wt, l);
-            for r in 0..i {
-                for c in 0..o {
-                    wt[c * i + r] = w[r * o + c];
-                }
-            }
+            transpose(self.isa, self.net.w(l), wt, i, o);
         }
         let (net, wt, isa) = (&self.net, &self.wt[..], self.isa);
         let run = |w: &mut Worker<F>| {
@@ -244,7 +240,7 @@ impl<F: Float> FusedTrainer<F> {
     /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
     pub(crate) fn update(&mut self) -> Result<()> {
         let g = &self.workers[0].grad;
-        if !g.iter().all(|v| v.is_finite()) {
+        if !all_finite(self.isa, g) {
             return Err(Error::NonFinite {
                 what: "fused training gradient".into(),
             });
@@ -252,23 +248,17 @@ impl<F: Float> FusedTrainer<F> {
         let a = &mut self.adam;
         a.t += 1;
         let t = i32::try_from(a.t).unwrap_or(i32::MAX);
-        let c1 = F::from_f64(1.0 / (1.0 - a.beta1.powi(t)));
-        let c2 = F::from_f64(1.0 / (1.0 - a.beta2.powi(t)));
-        let (b1, b2) = (F::from_f64(a.beta1), F::from_f64(a.beta2));
-        let (ob1, ob2) = (F::from_f64(1.0 - a.beta1), F::from_f64(1.0 - a.beta2));
-        let (lr, eps) = (F::from_f64(a.lr), F::from_f64(a.eps));
-        for (((p, &g), m), v) in self
-            .net
-            .params_mut()
-            .iter_mut()
-            .zip(g)
-            .zip(&mut a.m)
-            .zip(&mut a.v)
-        {
-            *m = b1 * *m + ob1 * g;
-            *v = b2 * *v + ob2 * g * g;
-            *p = *p - lr * (*m * c1) / ((*v * c2).sqrt() + eps);
-        }
+        let c = AdamCoefs {
+            c1: F::from_f64(1.0 / (1.0 - a.beta1.powi(t))),
+            c2: F::from_f64(1.0 / (1.0 - a.beta2.powi(t))),
+            b1: F::from_f64(a.beta1),
+            b2: F::from_f64(a.beta2),
+            ob1: F::from_f64(1.0 - a.beta1),
+            ob2: F::from_f64(1.0 - a.beta2),
+            lr: F::from_f64(a.lr),
+            eps: F::from_f64(a.eps),
+        };
+        adam(self.isa, self.net.params_mut(), g, &mut a.m, &mut a.v, c);
         Ok(())
     }
 }
