@@ -6,8 +6,8 @@
 #
 # Fair on a shared host: every process of a 1-thread comparison is pinned to the same core
 # (CORE1, default 0), every process of a 2-thread one to the same two cores (CORES2, "0-1");
-# within a round the two sides run back to back, alternating which goes first, so that a
-# slow phase of the host hits both. Both sides report cpu_over_wall (CPU seconds per wall
+# each workload and dtype runs on both sides back to back, alternating which goes first, so
+# that a slow phase of the host hits both. Both sides report cpu_over_wall (CPU seconds per wall
 # second): at 1 thread, well below 1 means the core was shared with other work.
 #
 # Env: ROUNDS (3), CORE1 (0), CORES2 (0-1), THREADS ("1 2"), WORKLOADS (ABCD),
@@ -60,15 +60,14 @@ for dt in (np.float32, np.float64):
 EOF
 }
 
-ours() {  # <threads> <cpus> <workloads>
-  taskset -c "$2" ./target/release/score-sde bench --threads "$1" --workloads "$3"
+ours() {  # <threads> <cpus> <workload> <dtype>
+  taskset -c "$2" ./target/release/score-sde bench --threads "$1" --workloads "$3" --dtypes "$4"
 }
 
-jax() {  # <threads> <cpus> <workloads>
-  for dt in float64 float32; do
-    PEER_THREADS="$1" taskset -c "$2" "$VENV/bin/python" "$PEERS_SRC/bench_jax.py" \
-      --mode "$JAX_MODE" --dtype "$dt" --workloads "$3" 2>/dev/null
-  done
+jax() {  # <threads> <cpus> <workload> <dtype>; only the lines of <workload> (C also trains A)
+  PEER_THREADS="$1" taskset -c "$2" "$VENV/bin/python" "$PEERS_SRC/bench_jax.py" \
+    --mode "$JAX_MODE" --dtype "$([ "$4" = f64 ] && echo float64 || echo float32)" \
+    --workloads "$3" 2>/dev/null | grep "workload=$3 " || true
 }
 
 {
@@ -78,21 +77,30 @@ jax() {  # <threads> <cpus> <workloads>
   echo "cores_1thread=$CORE1 cores_2threads=$CORES2 rounds=$ROUNDS jax_mode=$JAX_MODE"
 } >"$out/header"
 
+# One pair = our bench and JAX on one workload, dtype and thread count, back to back on the
+# same cores; the side that goes first alternates from pair to pair and round to round.
+pair=0
 for r in $(seq 1 "$ROUNDS"); do
   for t in $THREADS; do
     cpus=$([ "$t" = 1 ] && echo "$CORE1" || echo "$CORES2")
-    # C is a 1-thread sampler on both sides: only in the 1-thread comparison.
-    w=$([ "$t" = 1 ] && echo "$WORKLOADS" || echo "$WORKLOADS" | tr -d C)
     echo "bench-vs-jax: round $r/$ROUNDS threads $t on cpus $cpus (load $(cut -d' ' -f1 /proc/loadavg))" >&2
     echo "round=$r threads=$t load_before=$(cut -d' ' -f1 /proc/loadavg)" >>"$out/load"
     openblas "$t" "$cpus" | tag "$r" blas
-    if [ $(( r % 2 )) = 1 ]; then
-      ours "$t" "$cpus" "$w" | tag "$r" ours
-      jax "$t" "$cpus" "$w" | tag "$r" jax
-    else
-      jax "$t" "$cpus" "$w" | tag "$r" jax
-      ours "$t" "$cpus" "$w" | tag "$r" ours
-    fi
+    for w in $(echo "$WORKLOADS" | grep -o .); do
+      # C is a 1-thread sampler in f64 on our side: compared at 1 thread, f64 only.
+      [ "$w" = C ] && [ "$t" != 1 ] && continue
+      for dt in f64 f32; do
+        [ "$w" = C ] && [ "$dt" = f32 ] && continue
+        pair=$(( pair + 1 ))
+        if [ $(( pair % 2 )) = 1 ]; then
+          ours "$t" "$cpus" "$w" "$dt" | tag "$r" ours
+          jax "$t" "$cpus" "$w" "$dt" | tag "$r" jax
+        else
+          jax "$t" "$cpus" "$w" "$dt" | tag "$r" jax
+          ours "$t" "$cpus" "$w" "$dt" | tag "$r" ours
+        fi
+      done
+    done
   done
 done
 
@@ -130,8 +138,8 @@ print("load averages (1 min) before each comparison: " +
       ", ".join(l.split("load_before=")[1].strip() for l in open(f"{out}/load")))
 print()
 print("| workload | threads | dtype | ours steps/s | JAX steps/s | ratio (median of rounds) | spread (min-max) "
-      "| ours GFLOP/s | OpenBLAS GFLOP/s | fraction | ours cpu/wall | JAX cpu/wall |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| ours GFLOP/s | OpenBLAS GFLOP/s | fraction | ours cpu/wall | JAX cpu/wall | ratio per CPU-s (spread) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 order = {"A": 0, "B": 1, "C": 2, "D": 3}
 for (side, k) in sorted((s, k) for s, k in by if s == "ours" and k[0] in order):
     w, t, dt, width, batch = k
@@ -140,6 +148,9 @@ for (side, k) in sorted((s, k) for s, k in by if s == "ours" and k[0] in order):
     j = {} if variant else by.get(("jax", (w, t, dt, "64", "")), {})
     blas = by.get(("blas", ("GEMM", t, dt, "64", "")), {})
     ratios = [rate(o[r]) / rate(j[r]) for r in o if r in j]
+    cpu = lambda kv: float(kv.get("cpu_over_wall", "nan"))
+    per_cpu = [rate(o[r]) / cpu(o[r]) / (rate(j[r]) / cpu(j[r])) for r in o
+               if r in j and t == 1 and cpu(o[r]) > 0 and cpu(j[r]) > 0]
     fr = [float(o[r]["gflops"]) / float(blas[r]["gflops"]) for r in o if r in blas and "gflops" in o[r]]
     name = w if not variant else f"{w} (width {width}, batch {batch})"
     rr = f"{med(ratios):.2f}x" if ratios else "-"
@@ -150,9 +161,12 @@ for (side, k) in sorted((s, k) for s, k in by if s == "ours" and k[0] in order):
     print(f"| {name} | {t} | {dt} | {fmt(med([rate(v) for v in o.values()]))} | "
           f"{fmt(med([rate(v) for v in j.values()])) if j else '-'} | {rr} | {sp} | "
           f"{'-' if gf is None else f'{gf:.1f}'} | {'-' if bl is None else f'{bl:.1f}'} | "
-          f"{f'{med(fr):.0%}' if fr else '-'} | {cw(o)} | {cw(j)} |")
+          f"{f'{med(fr):.0%}' if fr else '-'} | {cw(o)} | {cw(j)} | "
+          f"{f'{med(per_cpu):.2f}x ({min(per_cpu):.2f}-{max(per_cpu):.2f})' if per_cpu else '-'} |")
 isa = {v.get("isa") for d in (by[k] for k in by if k[0] == "ours") for v in d.values()}
 print(f"\nours isa={','.join(sorted(i for i in isa if i))}; ratio = ours/JAX per round (same cores, "
       "back to back), then the median over rounds; fraction = ours GFLOP/s / OpenBLAS 2048^3 "
-      "GEMM GFLOP/s, same dtype, threads and cores, per round, median.")
+      "GEMM GFLOP/s, same dtype, threads and cores, per round, median; ratio per CPU-s (1 thread) "
+      "= the ratio of steps per CPU-second each side received, which time-sharing of the core "
+      "with other work disturbs less (a sibling hyperthread still does).")
 PYEOF

@@ -86,6 +86,9 @@ enum Command {
         /// Thread counts to run, comma-separated, each 1 to 256.
         #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = bounded(1, 256))]
         threads: Vec<usize>,
+        /// Precisions of the training workloads, comma-separated: f64, f32.
+        #[arg(long, default_value = "f64,f32", value_delimiter = ',')]
+        dtypes: Vec<String>,
     },
 }
 
@@ -206,7 +209,13 @@ fn dispatch(cmd: Command) -> Result<()> {
             quick,
             workloads,
             threads,
-        } => bench(quick, workloads, threads),
+            dtypes,
+        } => bench(score_sde::book::bench::BenchOptions {
+            quick,
+            workloads,
+            threads,
+            dtypes,
+        }),
     }
 }
 
@@ -302,11 +311,6 @@ fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64
     Ok(())
 }
 
-fn bench(quick: bool, workloads: String, threads: Vec<usize>) -> Result<()> {
-    let opts = score_sde::book::bench::BenchOptions {
-        quick,
-        workloads,
-        threads,
-    };
+fn bench(opts: score_sde::book::bench::BenchOptions) -> Result<()> {
     score_sde::book::bench::print_bench(&opts)
 }

@@ -230,6 +230,8 @@ pub struct BenchOptions {
     pub workloads: String,
     /// The thread counts of the multi-threaded configurations to run (1 and 2 by default).
     pub threads: Vec<usize>,
+    /// The precisions of the training workloads, among `f64` and `f32` (C is `f64` only).
+    pub dtypes: Vec<String>,
 }
 
 impl Default for BenchOptions {
@@ -238,6 +240,7 @@ impl Default for BenchOptions {
             quick: false,
             workloads: "ABCD".into(),
             threads: vec![1, 2],
+            dtypes: vec!["f64".into(), "f32".into()],
         }
     }
 }
@@ -253,11 +256,18 @@ pub fn print_bench(opts: &BenchOptions) -> Result<()> {
             format!("letters among A, B, C, D, got {c:?}"),
         ));
     }
+    if let Some(d) = opts.dtypes.iter().find(|d| *d != "f64" && *d != "f32") {
+        return Err(Error::param("dtypes", format!("f64 or f32, got {d:?}")));
+    }
     if opts.threads.contains(&0) {
         return Err(Error::param("threads", "must be >= 1"));
     }
     let quick = opts.quick;
     let has = |w: char| opts.workloads.contains(w);
+    let (f64_, f32_) = (
+        opts.dtypes.iter().any(|d| d == "f64"),
+        opts.dtypes.iter().any(|d| d == "f32"),
+    );
     let threads = &opts.threads;
     let d = if quick {
         Plan { reps: 1, steps: 2 }
@@ -285,38 +295,36 @@ pub fn print_bench(opts: &BenchOptions) -> Result<()> {
     let fd = flops_per_step(&SIZES_D, BATCH_D);
     let mut trained = None;
     for &t in threads {
-        if has('A') || (has('C') && t == 1) {
+        if has('A') && f64_ {
             let (sps, net) = bench_a::<f64>(64, 1024, t, a)?;
             line("A", t, "f64", sps, Some(fa), "");
             trained.get_or_insert(net);
         }
-        if has('A') {
-            line(
-                "A",
-                t,
-                "f32",
-                bench_a::<f32>(64, 1024, t, a)?.0,
-                Some(fa),
-                "",
-            );
+        if has('A') && f32_ {
+            let r = bench_a::<f32>(64, 1024, t, a)?.0;
+            line("A", t, "f32", r, Some(fa), "");
         }
-        if has('B') {
+        if has('B') && f64_ {
             line("B", t, "f64", bench_b::<f64>(t, b)?, Some(fb), "");
+        }
+        if has('B') && f32_ {
             line("B", t, "f32", bench_b::<f32>(t, b)?, Some(fb), "");
         }
-        if has('D') {
+        if has('D') && f64_ {
             line("D", t, "f64", bench_d::<f64>(t, d)?, Some(fd), "");
+        }
+        if has('D') && f32_ {
             line("D", t, "f32", bench_d::<f32>(t, d)?, Some(fd), "");
         }
     }
-    if has('C') {
+    if has('C') && f64_ {
         let net = match trained {
             Some(net) => net,
             None => bench_a::<f64>(64, 1024, 1, a)?.1,
         };
         line("C", 1, "f64", bench_c(&net, c)?, None, "");
     }
-    if has('A') {
+    if has('A') && f64_ {
         let small = Plan {
             reps: a.reps,
             steps: (a.steps / 4).max(1),
@@ -330,7 +338,7 @@ pub fn print_bench(opts: &BenchOptions) -> Result<()> {
             }
         }
     }
-    if !quick && has('A') {
+    if !quick && has('A') && f64_ {
         let p = Plan {
             reps: 3,
             steps: 100,
