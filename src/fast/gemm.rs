@@ -72,7 +72,8 @@ pub(crate) fn gemm<F: Float, const ISA: u8>(
 }
 
 /// `C[i, 0] = Σ_p A[i, p] b[p]` for contiguous rows of `A` and a contiguous `b`: `NR`
-/// partial sums per row (`p mod NR`), added pairwise at the end.
+/// partial sums per row (`p mod NR`), added pairwise at the end. Four rows at a time, so that
+/// four independent chains of FMAs hide each other's latency (each row's sums are the same).
 #[inline(always)]
 fn gemv<F: Float, const ISA: u8, const NR: usize>(
     m: usize,
@@ -81,17 +82,40 @@ fn gemv<F: Float, const ISA: u8, const NR: usize>(
     b: Rhs<'_, F>,
     epi: &mut Epilogue<'_, F>,
 ) {
+    let mut i = 0;
+    while i + 4 <= m {
+        dot_rows::<F, ISA, NR, 4>(i, k, a, b, epi);
+        i += 4;
+    }
+    while i < m {
+        dot_rows::<F, ISA, NR, 1>(i, k, a, b, epi);
+        i += 1;
+    }
+}
+
+/// Rows `i0 .. i0 + R` of [`gemv`].
+#[inline(always)]
+fn dot_rows<F: Float, const ISA: u8, const NR: usize, const R: usize>(
+    i0: usize,
+    k: usize,
+    a: Lhs<'_, F>,
+    b: Rhs<'_, F>,
+    epi: &mut Epilogue<'_, F>,
+) {
     let bv = &b.data[..k];
     let (body, tail) = bv.split_at(k - k % NR);
-    for i in 0..m {
-        let row = &a.data[i * a.rs..i * a.rs + k];
-        let (rbody, rtail) = row.split_at(body.len());
-        let mut acc = [F::ZERO; NR];
-        for (x, y) in rbody.chunks_exact(NR).zip(body.chunks_exact(NR)) {
+    let rows: [&[F]; R] = std::array::from_fn(|r| &a.data[(i0 + r) * a.rs..][..k]);
+    let mut acc = [[F::ZERO; NR]; R];
+    for (c, y) in body.chunks_exact(NR).enumerate() {
+        for r in 0..R {
+            let x = &rows[r][c * NR..][..NR];
             for l in 0..NR {
-                acc[l] = madd::<F, ISA>(x[l], y[l], acc[l]);
+                acc[r][l] = madd::<F, ISA>(x[l], y[l], acc[r][l]);
             }
         }
+    }
+    for r in 0..R {
+        let acc = &mut acc[r];
         let mut w = NR;
         while w > 1 {
             w /= 2;
@@ -101,10 +125,10 @@ fn gemv<F: Float, const ISA: u8, const NR: usize>(
             }
         }
         let mut total = acc[0];
-        for (&x, &y) in rtail.iter().zip(tail) {
+        for (&x, &y) in rows[r][body.len()..].iter().zip(tail) {
             total = madd::<F, ISA>(x, y, total);
         }
-        epi.row(i, 0, &[total]);
+        epi.row(i0 + r, 0, &[total]);
     }
 }
 
