@@ -60,13 +60,13 @@ impl<F: Float> Kernel for AllFinite<'_, F> {
     type Out = bool;
     #[inline(always)]
     fn run<const ISA: u8>(self) -> bool {
-        // `x - x` is 0 for finite `x` and NaN otherwise; a sum of them is 0 exactly when all
+        // `0·x` is ±0 for finite `x` and NaN otherwise; a sum of them is 0 exactly when all
         // are finite (no short circuit, so it vectorises).
         let mut acc = [F::ZERO; 16];
         let mut chunks = self.0.chunks_exact(16);
         for c in &mut chunks {
             for l in 0..16 {
-                acc[l] += c[l] - c[l];
+                acc[l] += c[l] * F::ZERO;
             }
         }
         acc.iter().all(|&a| a == F::ZERO) && chunks.remainder().iter().all(|x| x.is_finite())
@@ -115,4 +115,35 @@ pub(crate) fn transpose<F: Float>(isa: Isa, src: &[F], dst: &mut [F], rows: usiz
             cols,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finiteness_and_transposes_agree_on_every_family() {
+        for isa in Isa::supported() {
+            for len in [0, 5, 16, 37] {
+                let mut xs: Vec<f64> = (0..len).map(|i| i as f64 - 3.5).collect();
+                assert!(all_finite(isa, &xs));
+                for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                    for at in (0..len).step_by(7) {
+                        let keep = xs[at];
+                        xs[at] = bad;
+                        assert!(!all_finite(isa, &xs), "{isa:?} len {len} at {at}");
+                        xs[at] = keep;
+                    }
+                }
+            }
+            let src: Vec<f32> = (0..13 * 9).map(|i| i as f32).collect();
+            let mut dst = vec![0.0; 13 * 9];
+            transpose(isa, &src, &mut dst, 13, 9);
+            for r in 0..13 {
+                for c in 0..9 {
+                    assert_eq!(dst[c * 13 + r], src[r * 9 + c]);
+                }
+            }
+        }
+    }
 }

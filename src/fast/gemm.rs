@@ -58,6 +58,10 @@ pub(crate) fn gemm<F: Float, const ISA: u8>(
         } else {
             gemv::<F, ISA, 8>(m, k, a, b, epi);
         }
+    } else if n == 1 && a.rs == 1 {
+        // One output column from a transposed left operand (`∂J/∂W = Aᵀ g` of a layer with
+        // one output): the column is contiguous in `A`'s rows, so vectorise along it.
+        column::<F, ISA, 16>(m, k, a, b, epi);
     } else if ISA == AVX512 {
         if f32 {
             rows::<F, ISA, 8, 32, 16>(m, n, k, a, b, epi);
@@ -90,6 +94,41 @@ fn gemv<F: Float, const ISA: u8, const NR: usize>(
     while i < m {
         dot_rows::<F, ISA, NR, 1>(i, k, a, b, epi);
         i += 1;
+    }
+}
+
+/// `C[i, 0] = Σ_p A[i, p] b[p]` with `A[i, p] = a[i + p·ps]` (unit row stride): `L` rows
+/// at a time, each summed over `p` in increasing order with one `madd` per product, as the
+/// tiles do (so the same bits as the `MR × 1` tile it replaces).
+#[inline(always)]
+fn column<F: Float, const ISA: u8, const L: usize>(
+    m: usize,
+    k: usize,
+    a: Lhs<'_, F>,
+    b: Rhs<'_, F>,
+    epi: &mut Epilogue<'_, F>,
+) {
+    let mut i0 = 0;
+    while i0 < m {
+        let w = (m - i0).min(L);
+        let mut acc = [F::ZERO; L];
+        for p in 0..k {
+            let y = b.data[p * b.ld];
+            let x = &a.data[p * a.ps + i0..][..w];
+            if w == L {
+                for l in 0..L {
+                    acc[l] = madd::<F, ISA>(x[l], y, acc[l]);
+                }
+            } else {
+                for l in 0..w {
+                    acc[l] = madd::<F, ISA>(x[l], y, acc[l]);
+                }
+            }
+        }
+        for (l, &v) in acc[..w].iter().enumerate() {
+            epi.row(i0 + l, 0, &[v]);
+        }
+        i0 += w;
     }
 }
 
@@ -364,7 +403,7 @@ mod tests {
             .collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 9] = [
+    const SHAPES: [(usize, usize, usize); 10] = [
         (13, 37, 9),
         (64, 64, 64),
         (7, 16, 1),
@@ -374,6 +413,7 @@ mod tests {
         (17, 40, 12),
         (64, 256, 96),
         (3, 1, 70),
+        (37, 1, 20),
     ];
 
     /// The outputs of family `isa` for every shape, layout and epilogue, checked bit for bit
