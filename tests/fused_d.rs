@@ -213,6 +213,24 @@ fn bad_input_is_an_error() {
     for isa in Isa::ALL {
         assert_eq!(ok_with(&net, isa).is_ok(), isa.is_supported());
     }
+    // The bench refuses unknown workloads, precisions and zero threads before running anything.
+    use score_sde::book::bench::{print_bench, BenchOptions};
+    for bad in [
+        BenchOptions {
+            workloads: "AE".into(),
+            ..BenchOptions::default()
+        },
+        BenchOptions {
+            dtypes: vec!["f16".into()],
+            ..BenchOptions::default()
+        },
+        BenchOptions {
+            threads: vec![0],
+            ..BenchOptions::default()
+        },
+    ] {
+        assert!(print_bench(&bad).is_err(), "{bad:?}");
+    }
 }
 
 fn ok_with(net: &Mlp, isa: Isa) -> score_sde::error::Result<FusedTrainer<f64>> {
