@@ -1,14 +1,15 @@
-//! The fused training step allocates nothing once warm (its own test binary, so that the
+//! The fused training steps (workloads A and D, every kernel family the CPU has) allocate nothing once warm (its own test binary, so that the
 //! global allocation count sees no other test).
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
+use rand::RngExt;
 use score_sde::book::experiment::ve_seed::VeSeedConfig;
-use score_sde::fast::{DsmBuffers, FusedTrainer};
+use score_sde::fast::{DsmBuffers, Float, FusedTrainer, Isa, SdeEpsBuffers, TimeFeatures};
 use score_sde::mixture::GaussianMixture;
 use score_sde::nn::{Activation, Adam, Mlp};
 use score_sde::rng::seeded;
-use score_sde::sde::Ve;
+use score_sde::sde::{Ve, Vp};
 
 /// Counts heap allocations of this test binary, except those of the test harness's own
 /// thread (the process's main thread, when the test runs on another one): on a busy machine
@@ -36,29 +37,69 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn training_steps_allocate_nothing_in_steady_state() {
     TEST_TID.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+    // Every trainer is kept until the end: a dropped trainer's thread pool winds down on its
+    // own threads, whose exit may allocate while the next measurement runs.
+    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+    for isa in Isa::supported() {
+        for threads in [1, 2] {
+            keep.push(Box::new(dsm_steps(isa, threads)));
+            keep.push(Box::new(d_steps::<f64>(isa, threads)));
+            keep.push(Box::new(d_steps::<f32>(isa, threads)));
+        }
+    }
+}
+
+/// Counts the allocations of 20 steps after 3 warm-up steps; asserts there are none.
+fn assert_no_allocation(what: &str, mut step: impl FnMut()) {
+    for _ in 0..3 {
+        step();
+    }
+    let before = ALLOCS.load(Ordering::SeqCst);
+    for _ in 0..20 {
+        step();
+    }
+    let n = ALLOCS.load(Ordering::SeqCst) - before;
+    // This binary has no other test running, so the count is exactly ours.
+    assert_eq!(n, 0, "{what}: {n} allocations in 20 steps");
+}
+
+/// Workload A's step (the seed's DSM training).
+fn dsm_steps(isa: Isa, threads: usize) -> FusedTrainer<f64> {
     let cfg = VeSeedConfig::seed_settings();
     let sde = Ve::seed();
     let mut rng = seeded(cfg.seed);
     let data = GaussianMixture::seed_ve().sample(cfg.n_data, &mut rng);
     let net = Mlp::new(&[2, 64, 64, 1], Activation::Relu, &mut rng).unwrap();
-    for threads in [1, 2] {
-        let adam = Adam::new(cfg.lr).unwrap();
-        let mut tr = FusedTrainer::<f64>::new(&net, &adam, data.nrows(), threads).unwrap();
-        let mut bufs = DsmBuffers::<f64>::new(data.nrows(), 1);
-        let mut step = |rng: &mut score_sde::rng::SeededRng| {
-            bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, rng)
-                .unwrap();
-            tr.step(&bufs).unwrap()
-        };
-        for _ in 0..3 {
-            step(&mut rng);
-        }
-        let before = ALLOCS.load(Ordering::SeqCst);
-        for _ in 0..20 {
-            step(&mut rng);
-        }
-        let n = ALLOCS.load(Ordering::SeqCst) - before;
-        // This binary has no other test running, so the count is exactly ours.
-        assert_eq!(n, 0, "threads {threads}: {n} allocations in 20 steps");
-    }
+    let adam = Adam::new(cfg.lr).unwrap();
+    let mut tr = FusedTrainer::<f64>::new(&net, &adam, data.nrows(), threads)
+        .unwrap()
+        .with_isa(isa)
+        .unwrap();
+    let mut bufs = DsmBuffers::<f64>::new(data.nrows(), 1);
+    assert_no_allocation(&format!("A {isa:?} threads {threads}"), || {
+        bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut rng)
+            .unwrap();
+        tr.step(&bufs).unwrap();
+    });
+    tr
+}
+
+/// Workload D's step (eps loss, VP SDE, Fourier time features, 96-256-256-256-64).
+fn d_steps<F: Float>(isa: Isa, threads: usize) -> FusedTrainer<F> {
+    let mut rng = seeded(3);
+    let data = ndarray::Array2::from_shape_simple_fn((64, 64), || rng.random_range(-1.0..1.0));
+    let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng).unwrap();
+    let net = Mlp::new(&[96, 256, 256, 256, 64], Activation::Relu, &mut rng).unwrap();
+    let adam = Adam::new(1e-3).unwrap();
+    let mut tr = FusedTrainer::<F>::new(&net, &adam, 64, threads)
+        .unwrap()
+        .with_isa(isa)
+        .unwrap();
+    let mut bufs = SdeEpsBuffers::<F>::new(64, 64, features);
+    let sde = Vp::song();
+    assert_no_allocation(&format!("D {} {isa:?} threads {threads}", F::NAME), || {
+        bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
+        tr.step(&bufs).unwrap();
+    });
+    tr
 }

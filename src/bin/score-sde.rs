@@ -92,6 +92,15 @@ enum Command {
         /// Fewer repeats (for a smoke test).
         #[arg(long)]
         quick: bool,
+        /// Workloads to run, letters among A, B, C, D.
+        #[arg(long, default_value = "ABCD")]
+        workloads: String,
+        /// Thread counts to run, comma-separated, each 1 to 256.
+        #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = bounded(1, 256))]
+        threads: Vec<usize>,
+        /// Precisions of the training workloads, comma-separated: f64, f32.
+        #[arg(long, default_value = "f64,f32", value_delimiter = ',')]
+        dtypes: Vec<String>,
     },
 }
 
@@ -222,7 +231,17 @@ fn dispatch(cmd: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Bench { quick } => bench(quick),
+        Command::Bench {
+            quick,
+            workloads,
+            threads,
+            dtypes,
+        } => bench(score_sde::book::bench::BenchOptions {
+            quick,
+            workloads,
+            threads,
+            dtypes,
+        }),
     }
 }
 
@@ -372,6 +391,6 @@ fn sample_with(
     Ok(())
 }
 
-fn bench(quick: bool) -> Result<()> {
-    score_sde::book::bench::print_bench(quick)
+fn bench(opts: score_sde::book::bench::BenchOptions) -> Result<()> {
+    score_sde::book::bench::print_bench(&opts)
 }

@@ -6,23 +6,30 @@
 //!   loss `mean (eps_theta(x_k, k) - eps)^2`) on [`FusedTrainer`].
 //! - C: reverse Euler-Maruyama, 256 paths x 199 steps, with the trained A network
 //!   ([`NetScore`], tape-free forward); `steps_per_s` counts path-steps.
+//! - D: an image-scale eps-prediction step (the shape of the digits chapter's network, the
+//!   peers' workload D): 8x8 images (64 dims), VP SDE (beta 0.1 -> 20), Gaussian Fourier time
+//!   features (16 frequencies, scale 16: 32 features), MLP 96-256-256-256-64 ReLU, batch 256,
+//!   Adam 1e-3, loss `mean (eps_theta - eps)^2`, ~0.26 GFLOP per step.
 //!
-//! Each figure is the median of several timed repeats after a warm-up repeat.
+//! Each figure is the median of several timed repeats after a warm-up repeat. Every line
+//! names the kernel family (`isa=`, [`Isa::active`]: set `SCORE_SDE_ISA` to compare) and, for
+//! training steps, `gflops=` (the peers' count: 3 x the forward pass's multiply-adds x 2).
 use std::time::Instant;
 
 use crate::book::experiment::ve_seed::VeSeedConfig;
 use crate::ddpm::eps_net::EpsBuffers;
 use crate::ddpm::schedule::VarianceSchedule;
 use crate::ddpm::StepFeature;
-use crate::error::Result;
-use crate::fast::{DsmBuffers, Float, FusedTrainer};
+use crate::error::{Error, Result};
+use crate::fast::{DsmBuffers, Float, FusedTrainer, Isa, SdeEpsBuffers, TimeFeatures};
 use crate::loss::{dsm_batch, dsm_loss_and_grad};
 use crate::mixture::GaussianMixture;
 use crate::nn::{Activation, Adam, Mlp};
 use crate::rng::seeded;
 use crate::sampling::{reverse_euler_maruyama, ReverseSdeConfig};
 use crate::score::NetScore;
-use crate::sde::{LinearSde, Ve};
+use crate::sde::{LinearSde, Ve, Vp};
+use rand::RngExt;
 
 /// CPU seconds used so far by this process, all threads, exited ones included (Linux:
 /// `utime + stime` of `/proc/self/stat`, in clock ticks of 10 ms); `None` where unavailable.
@@ -92,9 +99,20 @@ impl Rate {
     }
 }
 
-fn line(workload: &str, threads: usize, dtype: &str, r: Rate, extra: &str) {
+/// Training FLOPs per step as the peers count them (`common.py::flops_per_step`): three times
+/// the forward pass's `2 n Σ_l in_l out_l`.
+fn flops_per_step(sizes: &[usize], n: usize) -> f64 {
+    let fwd: usize = sizes.windows(2).map(|w| w[0] * w[1]).sum();
+    6.0 * (fwd * n) as f64
+}
+
+fn line(workload: &str, threads: usize, dtype: &str, r: Rate, flops: Option<f64>, extra: &str) {
+    let isa = Isa::active().map_or("?", Isa::name);
+    let gf = flops.map_or(String::new(), |f| {
+        format!(" gflops={:.1}", f * r.per_s / 1e9)
+    });
     println!(
-        "workload={workload} threads={threads} dtype={dtype} steps_per_s={:.1} cpu_over_wall={:.2}{extra}",
+        "workload={workload} threads={threads} dtype={dtype} steps_per_s={:.1} cpu_over_wall={:.2} isa={isa}{gf}{extra}",
         r.per_s, r.cpu_over_wall
     );
 }
@@ -179,10 +197,83 @@ fn bench_c(net: &Mlp, plan: Plan) -> Result<Rate> {
     Ok(Rate::of(256.0 * 199.0 * plan.steps as f64, secs))
 }
 
-/// Prints one `workload=<A|B|C> threads=<n> dtype=<f64|f32> steps_per_s=<x>` line per
-/// configuration, with `cpu_over_wall=` (variants of A add `width=` and `batch=`), then, unless `quick`, the tape
-/// baseline as `baseline=tape ...`. `quick` runs a handful of steps (a smoke test).
-pub fn print_bench(quick: bool) -> Result<()> {
+/// Workload D's widths: 64 pixels + 32 Fourier features in, three hidden layers of 256, 64 out.
+pub const SIZES_D: [usize; 5] = [96, 256, 256, 256, 64];
+/// Workload D's batch (the whole stand-in data set every step, as the peers do).
+pub const BATCH_D: usize = 256;
+
+/// Workload D: the eps-prediction step of an 8x8-image model on the VP SDE.
+fn bench_d<F: Float>(threads: usize, plan: Plan) -> Result<Rate> {
+    let mut rng = seeded(3);
+    let data = ndarray::Array2::from_shape_simple_fn((BATCH_D, 64), || rng.random_range(-1.0..1.0));
+    let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng)?;
+    let sde = Vp::song();
+    let net = Mlp::new(&SIZES_D, Activation::Relu, &mut rng)?;
+    let mut tr = FusedTrainer::<F>::new(&net, &Adam::new(1e-3)?, BATCH_D, threads)?;
+    let mut bufs = SdeEpsBuffers::<F>::new(BATCH_D, 64, features);
+    let secs = median_secs(plan.reps, || {
+        for _ in 0..plan.steps {
+            bufs.draw(&sde, data.view(), 1e-3, &mut rng)?;
+            tr.step(&bufs)?;
+        }
+        Ok(())
+    })?;
+    Ok(Rate::of(plan.steps as f64, secs))
+}
+
+/// What `score-sde bench` runs.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// A handful of steps per figure (a smoke test), and no tape baseline.
+    pub quick: bool,
+    /// The workloads, any of `A`, `B`, `C`, `D` (C uses the network A trains, so it trains one).
+    pub workloads: String,
+    /// The thread counts of the multi-threaded configurations to run (1 and 2 by default).
+    pub threads: Vec<usize>,
+    /// The precisions of the training workloads, among `f64` and `f32` (C is `f64` only).
+    pub dtypes: Vec<String>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            quick: false,
+            workloads: "ABCD".into(),
+            threads: vec![1, 2],
+            dtypes: vec!["f64".into(), "f32".into()],
+        }
+    }
+}
+
+/// Prints one `workload=<A|B|C|D> threads=<n> dtype=<f64|f32> steps_per_s=<x>` line per
+/// configuration, with `cpu_over_wall=`, `isa=` and, for training, `gflops=` (variants of A add
+/// `width=` and `batch=`), then, unless `quick` or A is not asked for, the tape baseline as
+/// `baseline=tape ...`. Errors on a workload letter other than A-D or a thread count of 0.
+pub fn print_bench(opts: &BenchOptions) -> Result<()> {
+    if let Some(c) = opts.workloads.chars().find(|c| !"ABCD".contains(*c)) {
+        return Err(Error::param(
+            "workloads",
+            format!("letters among A, B, C, D, got {c:?}"),
+        ));
+    }
+    if let Some(d) = opts.dtypes.iter().find(|d| *d != "f64" && *d != "f32") {
+        return Err(Error::param("dtypes", format!("f64 or f32, got {d:?}")));
+    }
+    if opts.threads.contains(&0) {
+        return Err(Error::param("threads", "must be >= 1"));
+    }
+    let quick = opts.quick;
+    let has = |w: char| opts.workloads.contains(w);
+    let (f64_, f32_) = (
+        opts.dtypes.iter().any(|d| d == "f64"),
+        opts.dtypes.iter().any(|d| d == "f32"),
+    );
+    let threads = &opts.threads;
+    let d = if quick {
+        Plan { reps: 1, steps: 2 }
+    } else {
+        Plan { reps: 5, steps: 40 }
+    };
     let (a, b, c) = if quick {
         let p = Plan { reps: 1, steps: 5 };
         (p, p, Plan { reps: 1, steps: 1 })
@@ -199,27 +290,55 @@ pub fn print_bench(quick: bool) -> Result<()> {
             Plan { reps: 5, steps: 20 },
         )
     };
-    let (sps, trained) = bench_a::<f64>(64, 1024, 1, a)?;
-    line("A", 1, "f64", sps, "");
-    line("A", 2, "f64", bench_a::<f64>(64, 1024, 2, a)?.0, "");
-    line("A", 1, "f32", bench_a::<f32>(64, 1024, 1, a)?.0, "");
-    line("A", 2, "f32", bench_a::<f32>(64, 1024, 2, a)?.0, "");
-    line("B", 1, "f64", bench_b::<f64>(1, b)?, "");
-    line("B", 2, "f64", bench_b::<f64>(2, b)?, "");
-    line("B", 1, "f32", bench_b::<f32>(1, b)?, "");
-    line("C", 1, "f64", bench_c(&trained, c)?, "");
-    let small = Plan {
-        reps: a.reps,
-        steps: (a.steps / 4).max(1),
-    };
-    for (width, batch) in [(128, 1024), (64, 4096)] {
-        for threads in [1, 2] {
-            let sps = bench_a::<f64>(width, batch, threads, small)?.0;
-            let extra = format!(" width={width} batch={batch}");
-            line("A", threads, "f64", sps, &extra);
+    let fa = flops_per_step(&[2, 64, 64, 1], 1024);
+    let fb = flops_per_step(&[2, 32, 32, 1], 1024);
+    let fd = flops_per_step(&SIZES_D, BATCH_D);
+    let mut trained = None;
+    for &t in threads {
+        if has('A') && f64_ {
+            let (sps, net) = bench_a::<f64>(64, 1024, t, a)?;
+            line("A", t, "f64", sps, Some(fa), "");
+            trained.get_or_insert(net);
+        }
+        if has('A') && f32_ {
+            let r = bench_a::<f32>(64, 1024, t, a)?.0;
+            line("A", t, "f32", r, Some(fa), "");
+        }
+        if has('B') && f64_ {
+            line("B", t, "f64", bench_b::<f64>(t, b)?, Some(fb), "");
+        }
+        if has('B') && f32_ {
+            line("B", t, "f32", bench_b::<f32>(t, b)?, Some(fb), "");
+        }
+        if has('D') && f64_ {
+            line("D", t, "f64", bench_d::<f64>(t, d)?, Some(fd), "");
+        }
+        if has('D') && f32_ {
+            line("D", t, "f32", bench_d::<f32>(t, d)?, Some(fd), "");
         }
     }
-    if !quick {
+    if has('C') && f64_ {
+        let net = match trained {
+            Some(net) => net,
+            None => bench_a::<f64>(64, 1024, 1, a)?.1,
+        };
+        line("C", 1, "f64", bench_c(&net, c)?, None, "");
+    }
+    if has('A') && f64_ {
+        let small = Plan {
+            reps: a.reps,
+            steps: (a.steps / 4).max(1),
+        };
+        for (width, batch) in [(128, 1024), (64, 4096)] {
+            for &t in threads {
+                let sps = bench_a::<f64>(width, batch, t, small)?.0;
+                let extra = format!(" width={width} batch={batch}");
+                let f = flops_per_step(&[2, width, width, 1], batch);
+                line("A", t, "f64", sps, Some(f), &extra);
+            }
+        }
+    }
+    if !quick && has('A') && f64_ {
         let p = Plan {
             reps: 3,
             steps: 100,

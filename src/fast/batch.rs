@@ -1,9 +1,12 @@
-//! A training batch in the fused trainer's form: the network input and the weighted residual
-//! loss [`ResidualLoss`], on preallocated buffers; [`DsmBuffers`] draws the continuous DSM
-//! batch (`loss::dsm_batch` + `loss::dsm_loss_and_grad`) into them.
+//! A training batch in the fused trainer's form ([`FusedBatch`]): the network input and the
+//! weighted residual loss [`ResidualLoss`], on preallocated buffers. [`DsmBuffers`] draws the
+//! continuous DSM batch (`loss::dsm_batch` + `loss::dsm_loss_and_grad`) into them,
+//! [`SdeEpsBuffers`] the noise-prediction (eps) batch of a continuous SDE with any
+//! [`TimeFeatures`].
 use ndarray::ArrayView2;
-use rand::Rng;
+use rand::{Rng, RngExt};
 
+use super::features::TimeFeatures;
 use super::float::Float;
 use crate::error::{Error, Result};
 use crate::loss::{draw_dsm, Weighting};
@@ -15,7 +18,7 @@ use crate::sde::LinearSde;
 /// `w = λ(t)/ζ(t)²`, `c = 1/(n d)` (seed) or `1/(2n)`; the DDPM loss `mean |ε_θ − ε|²` is
 /// `α = 1`, `β = −ε`, `w = 1`, `c = 1/(n d)`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ResidualLoss<'a, F> {
+pub struct ResidualLoss<'a, F> {
     /// `α_i`, one per row.
     pub alpha: &'a [F],
     /// `β_ij`, `[n, d]` row-major.
@@ -24,6 +27,14 @@ pub(crate) struct ResidualLoss<'a, F> {
     pub weight: &'a [F],
     /// `c`.
     pub scale: F,
+}
+
+/// A batch the fused trainer can take a step on: the network input rows and the loss.
+pub trait FusedBatch<F> {
+    /// The network input, `[n, d_in]` row-major.
+    fn input(&self) -> &[F];
+    /// The loss of the network output on this batch.
+    fn loss(&self) -> ResidualLoss<'_, F>;
 }
 
 /// `dst[i] = src[i]` rounded to `F` (the buffers have equal lengths).
@@ -112,11 +123,141 @@ impl<F: Float> DsmBuffers<F> {
     }
 
     /// The loss of the last draw: `α = ζ(t)`, `β = z`, `w = λ(t)/ζ(t)²`.
-    pub(crate) fn loss(&self) -> ResidualLoss<'_, F> {
+    pub fn loss(&self) -> ResidualLoss<'_, F> {
         ResidualLoss {
             alpha: &self.alpha,
             beta: &self.beta,
             weight: &self.weight,
+            scale: self.scale,
+        }
+    }
+}
+
+impl<F: Float> FusedBatch<F> for DsmBuffers<F> {
+    fn input(&self) -> &[F] {
+        &self.input
+    }
+    fn loss(&self) -> ResidualLoss<'_, F> {
+        DsmBuffers::loss(self)
+    }
+}
+
+/// Buffers for one draw of the noise-prediction batch of a continuous SDE on a fixed data set
+/// of `n` points in `d` dimensions: `t_n ~ U(t_eps, T)` (all rows first), `ε_n ~ N(0, I)` (row
+/// by row), `x_n(t) = mu(t_n) x_n + zeta(t_n) ε_n`, network input `[x_n(t), f(t_n)]` with the
+/// time features `f`, and the loss `mean_{n,j} (ε_θ(x_n(t), t_n)_j − ε_nj)²`
+/// (`α = 1`, `β = −ε`, `w = 1`, `c = 1/(n d)`). Drawing allocates nothing.
+#[derive(Clone, Debug)]
+pub struct SdeEpsBuffers<F> {
+    n: usize,
+    d: usize,
+    features: TimeFeatures,
+    t: Vec<f64>,
+    eps: Vec<f64>,
+    /// The network input as drawn, `[n, d + features]` row-major.
+    drawn: Vec<f64>,
+    input: Vec<F>,
+    beta: Vec<F>,
+    ones: Vec<F>,
+    scale: F,
+}
+
+impl<F: Float> SdeEpsBuffers<F> {
+    /// Buffers for `n` points in `d` dimensions with time features `features`.
+    pub fn new(n: usize, d: usize, features: TimeFeatures) -> Self {
+        let din = d + features.count();
+        Self {
+            n,
+            d,
+            features,
+            t: vec![0.0; n],
+            eps: vec![0.0; n * d],
+            drawn: vec![0.0; n * din],
+            input: vec![F::ZERO; n * din],
+            beta: vec![F::ZERO; n * d],
+            ones: vec![F::ONE; n],
+            scale: F::from_f64(1.0 / (n * d).max(1) as f64),
+        }
+    }
+
+    /// The network's input width, `d` plus the number of time features.
+    pub fn input_dim(&self) -> usize {
+        self.d + self.features.count()
+    }
+
+    /// Draws a batch for the data `x0` (`[n, d]`) from `rng`. Errors on `t_eps` outside
+    /// `(0, T)`, non-finite data or data that is not `[n, d]`.
+    pub fn draw(
+        &mut self,
+        sde: &dyn LinearSde,
+        x0: ArrayView2<f64>,
+        t_eps: f64,
+        rng: &mut dyn Rng,
+    ) -> Result<()> {
+        let (n, d) = (self.n, self.d);
+        if x0.dim() != (n, d) {
+            return Err(Error::shape(
+                "SdeEpsBuffers::draw data",
+                format!("[{n}, {d}]"),
+                format!("{:?}", x0.dim()),
+            ));
+        }
+        let t_max = sde.t_max();
+        if !(t_eps.is_finite() && t_eps > 0.0 && t_eps < t_max) {
+            return Err(Error::param(
+                "t_eps",
+                format!("must lie in (0, T = {t_max}), got {t_eps}"),
+            ));
+        }
+        crate::error::all_finite(x0.iter(), "training data")?;
+        for t in self.t.iter_mut() {
+            *t = rng.random_range(t_eps..t_max);
+        }
+        for e in self.eps.iter_mut() {
+            *e = rng.sample(rand_distr::StandardNormal);
+        }
+        let din = self.input_dim();
+        for (i, x) in x0.rows().into_iter().enumerate() {
+            let t = self.t[i];
+            let (m, s) = (sde.mean_factor(t), sde.kernel_std(t));
+            let (row, feat) = self.drawn[i * din..(i + 1) * din].split_at_mut(d);
+            for ((xt, &x), &e) in row.iter_mut().zip(x).zip(&self.eps[i * d..(i + 1) * d]) {
+                *xt = m * x + s * e;
+            }
+            self.features.write(t, feat)?;
+        }
+        round_into(&mut self.input, &self.drawn);
+        for (b, &e) in self.beta.iter_mut().zip(&self.eps) {
+            *b = F::from_f64(-e);
+        }
+        Ok(())
+    }
+
+    /// The network input `[x(t), f(t)]` of the last draw as drawn (in `f64`), `[n, d_in]`.
+    pub fn drawn_input(&self) -> &[f64] {
+        &self.drawn
+    }
+
+    /// The noise `ε` of the last draw, `[n, d]` row-major.
+    pub fn eps(&self) -> &[f64] {
+        &self.eps
+    }
+
+    /// The times `t_n` of the last draw.
+    pub fn t(&self) -> &[f64] {
+        &self.t
+    }
+}
+
+impl<F: Float> FusedBatch<F> for SdeEpsBuffers<F> {
+    fn input(&self) -> &[F] {
+        &self.input
+    }
+    fn loss(&self) -> ResidualLoss<'_, F> {
+        ResidualLoss {
+            alpha: &self.ones,
+            beta: &self.beta,
+            weight: &self.ones,
             scale: self.scale,
         }
     }

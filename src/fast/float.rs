@@ -34,15 +34,6 @@ pub trait Float:
     fn sqrt(self) -> Self;
     /// `a·b + c` with one rounding (an FMA instruction where the kernels enable it).
     fn mul_add(a: Self, b: Self, c: Self) -> Self;
-    /// `a·b + c`: fused when `FMA` (callers guarantee the CPU has it), else two roundings.
-    #[inline(always)]
-    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self {
-        if FMA {
-            Self::mul_add(a, b, c)
-        } else {
-            a * b + c
-        }
-    }
     /// `true` for finite values.
     fn is_finite(self) -> bool;
 }

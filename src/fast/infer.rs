@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use ndarray::{Array2, ArrayView2};
 
-use super::gemm::fma_available;
+use super::dispatch::{self, Isa, Kernel};
 use super::mlp::{check_relu, forward as forward_kernel, MlpWeights, CHUNK};
 use crate::error::{Error, Result};
 use crate::nn::Mlp;
@@ -80,31 +80,41 @@ fn forward_flat(
     let dst = out.as_slice_mut().expect("fresh array is standard layout");
     let mut scratch = [std::mem::take(a), std::mem::take(b)];
     let w = MlpWeights(net);
-    if fma_available() {
-        // SAFETY: the CPU has AVX2 and FMA.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            forward_fma(&w, &sizes, input, n, &mut scratch, dst)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        forward_kernel::<f64, _, false>(&w, &sizes, input, n, &mut scratch, dst);
-    } else {
-        forward_kernel::<f64, _, false>(&w, &sizes, input, n, &mut scratch, dst);
-    }
+    let pass = Forward {
+        w: &w,
+        sizes: &sizes,
+        input,
+        n,
+        scratch: &mut scratch,
+        out: dst,
+    };
+    dispatch::run(Isa::active()?, pass);
     let [sa, sb] = scratch;
     (*a, *b) = (sa, sb);
     Ok(out)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn forward_fma(
-    w: &MlpWeights<'_>,
-    sizes: &[usize],
-    input: &[f64],
+/// One forward pass as a [`Kernel`], for [`dispatch::run`].
+struct Forward<'a, 'w> {
+    w: &'a MlpWeights<'w>,
+    sizes: &'a [usize],
+    input: &'a [f64],
     n: usize,
-    scratch: &mut [Vec<f64>; 2],
-    out: &mut [f64],
-) {
-    forward_kernel::<f64, _, true>(w, sizes, input, n, scratch, out);
+    scratch: &'a mut [Vec<f64>; 2],
+    out: &'a mut [f64],
+}
+
+impl Kernel for Forward<'_, '_> {
+    type Out = ();
+    #[inline(always)]
+    fn run<const ISA: u8>(self) {
+        forward_kernel::<f64, _, ISA>(
+            self.w,
+            self.sizes,
+            self.input,
+            self.n,
+            self.scratch,
+            self.out,
+        );
+    }
 }

@@ -201,7 +201,7 @@ pub(crate) const CHUNK: usize = 64;
 /// Layer `l` on `rows` rows: `dst = φ(a W_l + b_l)` (`a`: `[rows, in]`, `dst`: `[rows, out]`),
 /// `φ` = ReLU on hidden layers and the identity on the last, fused into the product's store.
 #[inline(always)]
-pub(crate) fn dense<F: Float, W: Weights<F>, const FMA: bool>(
+pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
     net: &W,
     sizes: &[usize],
     l: usize,
@@ -225,14 +225,14 @@ pub(crate) fn dense<F: Float, W: Weights<F>, const FMA: bool>(
         bias: net.b(l),
         relu: l + 2 < sizes.len(),
     };
-    gemm::<F, FMA>(rows, dout, din, lhs, rhs, &mut epi);
+    gemm::<F, ISA>(rows, dout, din, lhs, rhs, &mut epi);
 }
 
 /// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
 /// [`CHUNK`] rows at a time through all layers (their activations stay in cache), with two
 /// scratch buffers of at least `min(rows, CHUNK) × max hidden width` (ping-pong).
 #[inline(always)]
-pub(crate) fn forward<F: Float, W: Weights<F>, const FMA: bool>(
+pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
     net: &W,
     sizes: &[usize],
     x: &[F],
@@ -258,7 +258,7 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const FMA: bool>(
             } else {
                 &mut next[..]
             };
-            dense::<F, W, FMA>(net, sizes, l, c, a, dst);
+            dense::<F, W, ISA>(net, sizes, l, c, a, dst);
             std::mem::swap(&mut prev, &mut next);
         }
         c0 += c;

@@ -5,21 +5,29 @@
 //! They compute the same functions as the tape path (`Mlp::loss_and_grad`, `Adam::step`,
 //! `Mlp::forward`) up to the order of floating-point sums; `tests/fused.rs` checks that.
 //!
-//! Modules depend on each other in one direction: `trainer` → `batch`, `mlp`, `gemm`;
-//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `simd` → `tile` (the operands both use).
+//! Modules depend on each other in one direction: `trainer` → `batch` → `features`; `trainer`
+//! → `elementwise`, `mlp`, `gemm`;
+//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `dispatch`, `simd`, `simd512` → `tile` (the operands all use).
+//! `dispatch` chooses the kernel family ([`Isa`]) once per process from the CPU's features.
 mod batch;
+mod dispatch;
+mod elementwise;
+mod features;
 mod float;
 mod gemm;
 pub mod infer;
 mod mlp;
 mod simd;
+mod simd512;
 mod tile;
 mod trainer;
 
-pub use batch::DsmBuffers;
-pub(crate) use batch::{round_into, ResidualLoss};
+pub(crate) use batch::round_into;
+pub use batch::{DsmBuffers, FusedBatch, ResidualLoss, SdeEpsBuffers};
+pub use dispatch::{Isa, ISA_ENV};
+pub use features::TimeFeatures;
 pub use float::Float;
 #[doc(hidden)]
-pub use gemm::matmul;
+pub use gemm::{matmul, matmul_isa};
 pub use mlp::FusedMlp;
 pub use trainer::FusedTrainer;

@@ -9,7 +9,7 @@
 //! ones' results bit for bit: `max(z, 0)` returns `+0` for `z = ±0` and `0` for NaN, like
 //! `if z > 0 { z } else { 0 }`, and the mask keeps `v` exactly where `h > 0`.
 //!
-//! Only called from `gemm`'s `FMA = true` instantiations, which run after a check that the CPU
+//! Only called from `gemm`'s `ISA = AVX2` and `AVX512` instantiations, which run after a check that the CPU
 //! has AVX2 and FMA.
 #![cfg(target_arch = "x86_64")]
 

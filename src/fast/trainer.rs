@@ -7,9 +7,11 @@
 //! `G_{l-1} = (G_l W_lᵀ) ⊙ 1[Z_{l-1} > 0]`, which is what the tape computes op by op.
 use rayon::prelude::*;
 
-use super::batch::{DsmBuffers, ResidualLoss};
+use super::batch::{FusedBatch, ResidualLoss};
+use super::dispatch::{self, Isa, Kernel};
+use super::elementwise::{adam, all_finite, transpose, AdamCoefs};
 use super::float::Float;
-use super::gemm::{fma_available, gemm};
+use super::gemm::gemm;
 use super::mlp::{dense, FusedMlp, Weights, CHUNK};
 use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
@@ -53,13 +55,14 @@ pub struct FusedTrainer<F> {
     pool: Option<rayon::ThreadPool>,
     batch: usize,
     adam: AdamState<F>,
-    fma: bool,
+    isa: Isa,
 }
 
 impl<F: Float> FusedTrainer<F> {
     /// A trainer for `net` (ReLU) on batches of `batch` rows, with the learning rate, betas
     /// and `ε` of `adam` (its moments start at zero), the batch split across `threads`
-    /// threads (at most `batch`). Errors on a non-ReLU network, `batch == 0` or `threads == 0`.
+    /// threads (at most `batch`), on the kernels of [`Isa::active`]. Errors on a non-ReLU
+    /// network, `batch == 0`, `threads == 0` or a bad `SCORE_SDE_ISA`.
     pub fn new(net: &Mlp, adam: &Adam, batch: usize, threads: usize) -> Result<Self> {
         let net = FusedMlp::<F>::from_mlp(net)?;
         if batch == 0 {
@@ -120,8 +123,20 @@ impl<F: Float> FusedTrainer<F> {
             workers,
             pool,
             batch,
-            fma: fma_available(),
+            isa: Isa::active()?,
         })
+    }
+
+    /// The same trainer on the kernels of `isa` (to compare the families on one machine).
+    /// Errors when the CPU lacks `isa`.
+    pub fn with_isa(mut self, isa: Isa) -> Result<Self> {
+        self.isa = isa.checked()?;
+        Ok(self)
+    }
+
+    /// The kernel family this trainer runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// The network being trained.
@@ -149,18 +164,21 @@ impl<F: Float> FusedTrainer<F> {
         &self.workers[0].grad
     }
 
-    /// The loss of the network on the DSM batch last drawn into `batch` and its gradient
-    /// (then in [`grad`](Self::grad)). Errors unless `batch` has [`batch`](Self::batch) rows
-    /// of the network's widths.
-    pub fn loss_and_grad(&mut self, batch: &DsmBuffers<F>) -> Result<F> {
+    /// The loss of the network on the batch last drawn into `batch` (a [`DsmBuffers`] or
+    /// [`SdeEpsBuffers`]) and its gradient (then in [`grad`](Self::grad)). Errors unless
+    /// `batch` has [`batch`](Self::batch) rows of the network's widths.
+    ///
+    /// [`DsmBuffers`]: super::DsmBuffers
+    /// [`SdeEpsBuffers`]: super::SdeEpsBuffers
+    pub fn loss_and_grad<B: FusedBatch<F> + ?Sized>(&mut self, batch: &B) -> Result<F> {
         self.residual_loss_and_grad(batch.input(), &batch.loss())
     }
 
-    /// One training step on the DSM batch last drawn into `batch`: the loss (returned, before
+    /// One training step on the batch last drawn into `batch`: the loss (returned, before
     /// the update) and gradient, then one Adam update. Errors like
     /// [`loss_and_grad`](Self::loss_and_grad), and like [`Adam::step`] on a non-finite
     /// gradient (nothing modified).
-    pub fn step(&mut self, batch: &DsmBuffers<F>) -> Result<F> {
+    pub fn step<B: FusedBatch<F> + ?Sized>(&mut self, batch: &B) -> Result<F> {
         let value = self.loss_and_grad(batch)?;
         self.update()?;
         Ok(value)
@@ -189,16 +207,20 @@ impl<F: Float> FusedTrainer<F> {
         // W_lᵀ for the backward products (the first layer's is never needed).
         for l in 1..layout.layers() {
             let (i, o) = (sizes[l], sizes[l + 1]);
-            let w = self.net.w(l);
             let (wt, _) = layout.wb_mut(&mut self.wt, l);
-            for r in 0..i {
-                for c in 0..o {
-                    wt[c * i + r] = w[r * o + c];
-                }
-            }
+            transpose(self.isa, self.net.w(l), wt, i, o);
         }
-        let (net, wt, fma) = (&self.net, &self.wt[..], self.fma);
-        let run = |w: &mut Worker<F>| run_worker(fma, w, net, wt, input, loss);
+        let (net, wt, isa) = (&self.net, &self.wt[..], self.isa);
+        let run = |w: &mut Worker<F>| {
+            let pass = Pass {
+                w,
+                net,
+                wt,
+                input,
+                loss,
+            };
+            dispatch::run(isa, pass);
+        };
         match &self.pool {
             Some(pool) => pool.install(|| self.workers.par_iter_mut().for_each(run)),
             None => self.workers.iter_mut().for_each(run),
@@ -218,7 +240,7 @@ impl<F: Float> FusedTrainer<F> {
     /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
     pub(crate) fn update(&mut self) -> Result<()> {
         let g = &self.workers[0].grad;
-        if !g.iter().all(|v| v.is_finite()) {
+        if !all_finite(self.isa, g) {
             return Err(Error::NonFinite {
                 what: "fused training gradient".into(),
             });
@@ -226,62 +248,43 @@ impl<F: Float> FusedTrainer<F> {
         let a = &mut self.adam;
         a.t += 1;
         let t = i32::try_from(a.t).unwrap_or(i32::MAX);
-        let c1 = F::from_f64(1.0 / (1.0 - a.beta1.powi(t)));
-        let c2 = F::from_f64(1.0 / (1.0 - a.beta2.powi(t)));
-        let (b1, b2) = (F::from_f64(a.beta1), F::from_f64(a.beta2));
-        let (ob1, ob2) = (F::from_f64(1.0 - a.beta1), F::from_f64(1.0 - a.beta2));
-        let (lr, eps) = (F::from_f64(a.lr), F::from_f64(a.eps));
-        for (((p, &g), m), v) in self
-            .net
-            .params_mut()
-            .iter_mut()
-            .zip(g)
-            .zip(&mut a.m)
-            .zip(&mut a.v)
-        {
-            *m = b1 * *m + ob1 * g;
-            *v = b2 * *v + ob2 * g * g;
-            *p = *p - lr * (*m * c1) / ((*v * c2).sqrt() + eps);
-        }
+        let c = AdamCoefs {
+            c1: F::from_f64(1.0 / (1.0 - a.beta1.powi(t))),
+            c2: F::from_f64(1.0 / (1.0 - a.beta2.powi(t))),
+            b1: F::from_f64(a.beta1),
+            b2: F::from_f64(a.beta2),
+            ob1: F::from_f64(1.0 - a.beta1),
+            ob2: F::from_f64(1.0 - a.beta2),
+            lr: F::from_f64(a.lr),
+            eps: F::from_f64(a.eps),
+        };
+        adam(self.isa, self.net.params_mut(), g, &mut a.m, &mut a.v, c);
         Ok(())
     }
 }
 
-fn run_worker<F: Float>(
-    fma: bool,
-    w: &mut Worker<F>,
-    net: &FusedMlp<F>,
-    wt: &[F],
-    input: &[F],
-    loss: &ResidualLoss<'_, F>,
-) {
-    #[cfg(target_arch = "x86_64")]
-    if fma {
-        // SAFETY: `fma` is `fma_available()`: the CPU has AVX2 and FMA.
-        unsafe { run_worker_fma(w, net, wt, input, loss) };
-        return;
-    }
-    let _ = fma;
-    forward_backward::<F, false>(w, net, wt, input, loss);
+/// One worker's forward and backward pass as a [`Kernel`], for [`dispatch::run`].
+struct Pass<'a, 'l, F> {
+    w: &'a mut Worker<F>,
+    net: &'a FusedMlp<F>,
+    wt: &'a [F],
+    input: &'a [F],
+    loss: &'a ResidualLoss<'l, F>,
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn run_worker_fma<F: Float>(
-    w: &mut Worker<F>,
-    net: &FusedMlp<F>,
-    wt: &[F],
-    input: &[F],
-    loss: &ResidualLoss<'_, F>,
-) {
-    forward_backward::<F, true>(w, net, wt, input, loss);
+impl<F: Float> Kernel for Pass<'_, '_, F> {
+    type Out = ();
+    #[inline(always)]
+    fn run<const ISA: u8>(self) {
+        forward_backward::<F, ISA>(self.w, self.net, self.wt, self.input, self.loss);
+    }
 }
 
 /// Forward pass, loss and backward pass on the worker's rows, [`CHUNK`] rows at a time (the
 /// whole chain per chunk, so that its activations stay in cache); the chunks' weight and bias
 /// gradients are summed in row order.
 #[inline(always)]
-fn forward_backward<F: Float, const FMA: bool>(
+fn forward_backward<F: Float, const ISA: u8>(
     w: &mut Worker<F>,
     net: &FusedMlp<F>,
     wt: &[F],
@@ -300,7 +303,7 @@ fn forward_backward<F: Float, const FMA: bool>(
         let rows = (w.rows - c0).min(CHUNK);
         let r0 = w.r0 + c0;
         let x = &input[r0 * din0..(r0 + rows) * din0];
-        chunk::<F, FMA>(w, net, wt, x, r0, rows, c0 == 0, loss);
+        chunk::<F, ISA>(w, net, wt, x, r0, rows, c0 == 0, loss);
         c0 += rows;
     }
 }
@@ -309,7 +312,7 @@ fn forward_backward<F: Float, const FMA: bool>(
 /// `x`), their gradient stored into `w.grad` when `first`, else added to it.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn chunk<F: Float, const FMA: bool>(
+fn chunk<F: Float, const ISA: u8>(
     w: &mut Worker<F>,
     net: &FusedMlp<F>,
     wt: &[F],
@@ -331,7 +334,7 @@ fn chunk<F: Float, const FMA: bool>(
         } else {
             &mut todo[0]
         };
-        dense::<F, _, FMA>(net, sizes, l, rows, a, dst);
+        dense::<F, _, ISA>(net, sizes, l, rows, a, dst);
     }
     // Loss rows and G_{L-1} = ∂J/∂y, in the tape's operation order:
     // r = y α + β, J += w r², G = ((c w) (2 r)) α.
@@ -376,7 +379,7 @@ fn chunk<F: Float, const FMA: bool>(
         } else {
             Epilogue::Accumulate { out: gw, ld: dout }
         };
-        gemm::<F, FMA>(din, dout, rows, lhs, rhs, &mut epi);
+        gemm::<F, ISA>(din, dout, rows, lhs, rhs, &mut epi);
         // ∂J/∂b_l = column sums of G_l.
         if first {
             gb.fill(F::ZERO);
@@ -398,7 +401,7 @@ fn chunk<F: Float, const FMA: bool>(
                 ld: din,
                 h: &w.hidden[l - 1],
             };
-            gemm::<F, FMA>(rows, din, dout, lhs, rhs, &mut epi);
+            gemm::<F, ISA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
         }
     }
