@@ -399,3 +399,21 @@ pub fn simple_loss<M: EpsModel + ?Sized, R: Rng + ?Sized>(
     let sq: f64 = (&t.eps - &pred).iter().map(|v| v * v).sum();
     Ok(sq / x0.nrows() as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mean_and_se;
+
+    /// The standard error uses the unbiased variance from two values on: `[1, 3]` has mean 2,
+    /// variance 2 and standard error `sqrt(2 / 2) = 1`; one value has no standard error.
+    #[test]
+    fn mean_and_standard_error() {
+        assert_eq!(mean_and_se(&[1.0, 3.0]), (2.0, 1.0));
+        let (m, se) = mean_and_se(&[1.0, 2.0, 6.0]);
+        assert_eq!(m, 3.0);
+        assert!((se - (7.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        let (m, se) = mean_and_se(&[5.0]);
+        assert_eq!(m, 5.0);
+        assert!(se.is_nan());
+    }
+}
