@@ -62,13 +62,23 @@ def module_of(path):
     return part[:-3] if part.endswith(".rs") else part
 
 
-def tree():
+_TREE = {}
+
+
+def tree(commit=None):
+    """The scratch worktree, checked out once per command at `commit` (default: HEAD), so
+    that every run of one command mutates the same code and the names match it."""
+    if "path" in _TREE:
+        return _TREE["path"]
     t = Path(os.environ.get("MUTANTS_TREE", ROOT / "target" / "mutants-tree"))
-    head = subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"], text=True).strip()
+    if commit is None:
+        commit = subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"],
+                                         text=True).strip()
     if not (t / ".git").exists():
-        subprocess.check_call(["git", "-C", ROOT, "worktree", "add", "--detach", t, head])
+        subprocess.check_call(["git", "-C", ROOT, "worktree", "add", "--detach", t, commit])
     else:
-        subprocess.check_call(["git", "-C", t, "checkout", "-q", "--detach", head])
+        subprocess.check_call(["git", "-C", t, "checkout", "-q", "--detach", commit])
+    _TREE["path"], _TREE["commit"] = t, commit
     return t
 
 
@@ -119,8 +129,17 @@ def draw_sample(n, seed):
 
 
 def cmd_sample(n, seed):
-    sample, _ = draw_sample(n, seed)
-    (REPORT_DIR / "sample.txt").write_text("\n".join(sample) + "\n")
+    """Draws the sample at HEAD, or resumes the one in sample.txt at the commit it was drawn
+    at (its first line), so that its names still name the same mutants."""
+    path = REPORT_DIR / "sample.txt"
+    lines = path.read_text().splitlines() if path.exists() else []
+    if lines and lines[0].startswith("# commit ") and len(lines) - 1 == n:
+        tree(lines[0].split()[2])
+        sample = lines[1:]
+    else:
+        tree()
+        sample, _ = draw_sample(n, seed)
+        path.write_text(f"# commit {_TREE['commit']}\n" + "\n".join(sample) + "\n")
     done = recorded()
     groups = {}
     for name in (n for n in sample if n not in done):
@@ -213,7 +232,7 @@ def cmd_report():
     file_names = [m["name"] for m in mutants if m["file"] in FILES]
     sample_file = REPORT_DIR / "sample.txt"
     sample = sample_file.read_text().split("\n") if sample_file.exists() else []
-    sample = [s for s in sample if s]
+    sample = [s for s in sample if s and not s.startswith("#")]
     out = ["# Mutation testing report", "",
            "Written by `scripts/mutants.py report` from the cargo-mutants runs of",
            "`scripts/mutants.py files` and `scripts/mutants.py sample 300 16`. A *timeout* counts as",
