@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::mixture::{GaussianMixture, LabelledMixture};
 use crate::sampling::{
-    pc_law_1d, tilted_law_1d, ClassifierFree, ConditionalScore, GridLaw, Law1d, PcConfig,
-    Predictor,
+    pc_law_1d, tilted_law_1d, ClassifierFree, ConditionalScore, GridLaw, Law1d, PcConfig, Predictor,
 };
 use crate::score::ExactScore;
 use crate::sde::{LinearSde, Vp};

@@ -49,13 +49,28 @@ fn write_table(r: &GuidanceReport, dir: &Path) -> Result<()> {
     for (w, key) in [(2.0, "w2"), (4.0, "w4")] {
         if let Some(row) = at(w) {
             numbers.push((format!("w1_{key}"), format!("{:.3}", row.w1_tilted)));
-            numbers.push((format!("mean_guided_{key}"), format!("{:.3}", row.mean_guided)));
-            numbers.push((format!("mean_tilted_{key}"), format!("{:.3}", row.mean_tilted)));
-            numbers.push((format!("upper_guided_{key}"), format!("{:.3}", row.upper_guided)));
-            numbers.push((format!("upper_tilted_{key}"), format!("{:.3}", row.upper_tilted)));
+            numbers.push((
+                format!("mean_guided_{key}"),
+                format!("{:.3}", row.mean_guided),
+            ));
+            numbers.push((
+                format!("mean_tilted_{key}"),
+                format!("{:.3}", row.mean_tilted),
+            ));
+            numbers.push((
+                format!("upper_guided_{key}"),
+                format!("{:.3}", row.upper_guided),
+            ));
+            numbers.push((
+                format!("upper_tilted_{key}"),
+                format!("{:.3}", row.upper_tilted),
+            ));
         }
     }
-    let named: Vec<(&str, String)> = numbers.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let named: Vec<(&str, String)> = numbers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
     write_numbers(dir, &named)?;
     write_text(
         &dir.join("report.json"),
@@ -93,6 +108,8 @@ fn write_figure(r: &GuidanceReport, dir: &Path) -> Result<()> {
         })
         .collect();
     Figure::grid(3, panels)
-        .with_title("Classifier-free guidance for class 0: what the sampler draws and the tilted law")
+        .with_title(
+            "Classifier-free guidance for class 0: what the sampler draws and the tilted law",
+        )
         .save_svg(dir.join("guided_laws.svg"), GRID_SIZE)
 }
