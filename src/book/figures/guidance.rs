@@ -79,7 +79,7 @@ fn write_table(r: &GuidanceReport, dir: &Path) -> Result<()> {
 }
 
 fn write_figure(r: &GuidanceReport, dir: &Path) -> Result<()> {
-    let xs = linspace(-4.5, 4.0, 341);
+    let xs = linspace(-5.0, 5.0, 401);
     let h = 0.025;
     let density = |cdf: &dyn Fn(f64) -> f64| -> Vec<f64> {
         xs.iter()
@@ -91,19 +91,16 @@ fn write_figure(r: &GuidanceReport, dir: &Path) -> Result<()> {
         .iter()
         .filter(|row| [0.0, 1.0, 4.0].contains(&row.w))
         .map(|row| {
+            let guided = density(&|x| row.guided.cdf(x));
+            let tilted = density(&|x| row.tilted.cdf(x));
+            // Head room above the curves for the legend.
+            let top = guided.iter().chain(&tilted).fold(0.0_f64, |m, &v| m.max(v));
             Chart::new(format!("w = {}", row.w))
                 .x_label("x")
                 .y_label("density")
-                .line(
-                    "guided sampler (exact law)",
-                    xs.clone(),
-                    density(&|x| row.guided.cdf(x)),
-                )
-                .dashed_line(
-                    "tilted p0(x|y) p0(y|x)^w",
-                    xs.clone(),
-                    density(&|x| row.tilted.cdf(x)),
-                )
+                .y_range(0.0, 1.45 * top)
+                .line("guided sampler (exact law)", xs.clone(), guided)
+                .dashed_line("tilted p0(x|y) p0(y|x)^w", xs.clone(), tilted)
                 .into()
         })
         .collect();
