@@ -82,6 +82,18 @@ pub fn dsm_batch(
     })
 }
 
+/// Training times are drawn from `U(t_eps, T)`: `t_eps` must lie in `(0, T)`.
+pub(crate) fn check_t_eps(sde: &dyn LinearSde, t_eps: f64) -> Result<()> {
+    let t_max = sde.t_max();
+    if !(t_eps.is_finite() && t_eps > 0.0 && t_eps < t_max) {
+        return Err(Error::param(
+            "t_eps",
+            format!("must lie in (0, T = {t_max}), got {t_eps}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The draw of [`dsm_batch`] into the caller's buffers (it allocates nothing, for the fused
 /// trainer): all `t_n` first, then `z_n` row by row, then the network input rows `[x̃_n, t_n]`.
 /// `t`: `[n]`, `noise`: `[n, d]`, `input`: `[n, d + 1]`, row-major. Errors on a bad `t_eps`,
@@ -95,13 +107,8 @@ pub(crate) fn draw_dsm(
     noise: &mut [f64],
     input: &mut [f64],
 ) -> Result<()> {
+    check_t_eps(sde, t_eps)?;
     let t_max = sde.t_max();
-    if !(t_eps.is_finite() && t_eps > 0.0 && t_eps < t_max) {
-        return Err(Error::param(
-            "t_eps",
-            format!("must lie in (0, T = {t_max}), got {t_eps}"),
-        ));
-    }
     crate::error::all_finite(x0.iter(), "training data")?;
     let (n, d) = x0.dim();
     crate::error::check_len("DSM draw: t", n, t.len())?;

@@ -202,13 +202,8 @@ impl<F: Float> SdeEpsBuffers<F> {
                 format!("{:?}", x0.dim()),
             ));
         }
+        crate::loss::check_t_eps(sde, t_eps)?;
         let t_max = sde.t_max();
-        if !(t_eps.is_finite() && t_eps > 0.0 && t_eps < t_max) {
-            return Err(Error::param(
-                "t_eps",
-                format!("must lie in (0, T = {t_max}), got {t_eps}"),
-            ));
-        }
         crate::error::all_finite(x0.iter(), "training data")?;
         for t in self.t.iter_mut() {
             *t = rng.random_range(t_eps..t_max);

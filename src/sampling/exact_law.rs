@@ -110,18 +110,6 @@ impl Mix1 {
     }
 }
 
-/// 8-point Gauss-Legendre nodes and weights on `[-1, 1]`.
-const GL8: [(f64, f64); 8] = [
-    (-0.960_289_856_497_536_3, 0.101_228_536_290_376_26),
-    (-0.796_666_477_413_626_7, 0.222_381_034_453_374_47),
-    (-0.525_532_409_916_329, 0.313_706_645_877_887_3),
-    (-0.183_434_642_495_649_8, 0.362_683_783_378_362),
-    (0.183_434_642_495_649_8, 0.362_683_783_378_362),
-    (0.525_532_409_916_329, 0.313_706_645_877_887_3),
-    (0.796_666_477_413_626_7, 0.222_381_034_453_374_47),
-    (0.960_289_856_497_536_3, 0.101_228_536_290_376_26),
-];
-
 /// Quadrature weight below which a node is ignored by [`MapLaw::is_monotone`].
 pub const NEGLIGIBLE: f64 = 1e-16;
 
@@ -165,7 +153,7 @@ impl MapLaw {
         let (mut z, mut weight) = (Vec::new(), Vec::new());
         for k in 0..panels {
             let c = lo + (k as f64 + 0.5) * width;
-            for (x, w) in GL8 {
+            for (x, w) in crate::quadrature::GL8 {
                 z.push(c + 0.5 * width * x);
                 weight.push(0.5 * width * w * p.pdf(c + 0.5 * width * x));
             }
