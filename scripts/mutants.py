@@ -31,6 +31,10 @@ EQUIVALENT = REPORT_DIR / "equivalent.md"
 # Every outcome so far, `name<TAB>outcome`, committed: runs skip the names it holds, so a run
 # cut short resumes where it stopped, on this machine or another (MUTANTS_RERUN=1: test all).
 OUTCOMES = REPORT_DIR / "outcomes.tsv"
+# The commit the report describes: `files`, `sample` and `report` check it out, so mutant
+# names (which carry line numbers) mean the same code in every run. Move it forward, and rerun,
+# when the mutated files change; `retest` alone runs at HEAD, where the new tests are.
+COMMIT = REPORT_DIR / "commit.txt"
 
 # Every mutant of these files is tested (issue 16), each with the tests that exercise it.
 FILES = {
@@ -71,7 +75,9 @@ def tree(commit=None):
     if "path" in _TREE:
         return _TREE["path"]
     t = Path(os.environ.get("MUTANTS_TREE", ROOT / "target" / "mutants-tree"))
-    if commit is None:
+    if commit is None and COMMIT.exists():
+        commit = COMMIT.read_text().split()[0]
+    if commit is None or commit == "HEAD":
         commit = subprocess.check_output(["git", "-C", ROOT, "rev-parse", "HEAD"],
                                          text=True).strip()
     if not (t / ".git").exists():
@@ -173,6 +179,7 @@ def equivalents():
 
 
 def cmd_retest(pattern):
+    tree("HEAD")
     res, rx = outcomes(), re.compile(pattern)
     names = [n for n, s in res.items() if s != "CaughtMutant" and rx.search(n)]
     by_file = {}
@@ -235,7 +242,8 @@ def cmd_report():
     sample = [s for s in sample if s and not s.startswith("#")]
     out = ["# Mutation testing report", "",
            "Written by `scripts/mutants.py report` from the cargo-mutants runs of",
-           "`scripts/mutants.py files` and `scripts/mutants.py sample 300 16`. A *timeout* counts as",
+           "`scripts/mutants.py files` and `scripts/mutants.py sample 300 16` at commit",
+           f"`{_TREE.get('commit', '?')}` (`commit.txt`). A *timeout* counts as",
            "caught (the mutant made a test hang); *equivalent* mutants are those that change no",
            "observable result, each with its reason in `equivalent.md`; *unviable* ones do not",
            "compile. Caught of viable = (caught + timeout) / (caught + timeout + missed + equivalent).",
