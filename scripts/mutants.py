@@ -13,7 +13,9 @@ target/mutants-tree; your own tree is never touched), in place, with the `mutant
 Cargo.toml (the test profile without debug info) and only the test targets that exercise the
 module (TESTS below), so that one mutant costs one incremental build and a few seconds of tests.
 Raw results land in target/mutants-out/<group>/mutants.out; the committed report is written from
-them. Needs `cargo install --locked cargo-mutants` (v27). It is not part of the test command:
+them. Needs `cargo install --locked cargo-mutants` (v27). A run killed in the middle of a build
+can leave the tree's incremental state broken (every mutant then "unviable" with a link error):
+run `cargo clean -p score-sde --profile mutants` in MUTANTS_TREE before the next run. It is not part of the test command:
 the whole run takes about two hours on two cores.
 """
 import json
