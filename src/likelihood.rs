@@ -10,6 +10,12 @@
 //! to solver error). Estimating only the score's part and adding `d f` exactly would also be
 //! unbiased, but for VP the two diagonals nearly cancel (`J_s ≈ -I` where `p_t ≈ N(0, I)`), and
 //! the Gaussian probe's variance `2 ||S||_F^2` would carry the large uncancelled diagonal.
+mod sde_bound;
+pub use sde_bound::{
+    exact_score_sde_log_likelihood, kernel_expectation, sde_likelihood_bound, BoundQuadrature,
+    SdeBound,
+};
+
 use ndarray::{s, Array1, Array2, ArrayView2};
 use rand::Rng;
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,6 @@
 //! diffused densities, KL divergences).
 use crate::error::{Error, Result};
 
-/// Nodes and weights of the 7-point Gauss-Kronrod rule nested in the 15-point one (on [-1, 1]).
 /// 8-point Gauss-Legendre nodes and weights on `[-1, 1]`.
 pub(crate) const GL8: [(f64, f64); 8] = [
     (-0.960_289_856_497_536_3, 0.101_228_536_290_376_26),
@@ -15,6 +14,7 @@ pub(crate) const GL8: [(f64, f64); 8] = [
     (0.960_289_856_497_536_3, 0.101_228_536_290_376_26),
 ];
 
+/// Nodes and weights of the 7-point Gauss-Kronrod rule nested in the 15-point one (on [-1, 1]).
 const XGK: [f64; 8] = [
     0.991_455_371_120_812_6,
     0.949_107_912_342_758_5,
@@ -133,4 +133,67 @@ pub fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
             .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
             .collect(),
     }
+}
+
+/// The `m`-point Gauss-Hermite rule for the standard normal law: nodes `z_i` and weights `w_i`
+/// with `Σ w_i h(z_i) = E h(Z)`, `Z ~ N(0, 1)`, exactly for polynomials `h` of degree below
+/// `2m`. The roots of the orthonormal Hermite polynomial `H_m` (weight `e^{-x^2}`) by Newton's
+/// method from the usual asymptotic starting guesses, then `z = √2 x`, `w = w_x / √π`.
+/// `m` must lie in `1..=200` (beyond that the largest weights underflow).
+pub fn gauss_hermite(m: usize) -> Result<Vec<(f64, f64)>> {
+    if !(1..=200).contains(&m) {
+        return Err(Error::param(
+            "Gauss-Hermite nodes",
+            format!("must lie in 1..=200, got {m}"),
+        ));
+    }
+    let mf = m as f64;
+    let pim4 = std::f64::consts::PI.powf(-0.25);
+    let mut x = vec![0.0; m];
+    let mut w = vec![0.0; m];
+    let mut z = 0.0f64;
+    for i in 0..m.div_ceil(2) {
+        z = match i {
+            0 => (2.0 * mf + 1.0).sqrt() - 1.855_75 * (2.0 * mf + 1.0).powf(-1.0 / 6.0),
+            1 => z - 1.14 * mf.powf(0.426) / z,
+            2 => 1.86 * z - 0.86 * x[0],
+            3 => 1.91 * z - 0.91 * x[1],
+            _ => 2.0 * z - x[i - 2],
+        };
+        let mut pp = 1.0;
+        let mut converged = false;
+        for _ in 0..100 {
+            // The three-term recurrence of the orthonormal Hermite polynomials at z.
+            let (mut p1, mut p2) = (pim4, 0.0);
+            for j in 1..=m {
+                let p3 = p2;
+                p2 = p1;
+                let jf = j as f64;
+                p1 = z * (2.0 / jf).sqrt() * p2 - ((jf - 1.0) / jf).sqrt() * p3;
+            }
+            pp = (2.0 * mf).sqrt() * p2;
+            let step = p1 / pp;
+            z -= step;
+            if step.abs() <= 1e-15 * z.abs().max(1.0) {
+                converged = true;
+                break;
+            }
+        }
+        if !converged {
+            return Err(Error::param(
+                "Gauss-Hermite nodes",
+                format!("Newton's method did not converge for m = {m}"),
+            ));
+        }
+        x[i] = z;
+        x[m - 1 - i] = -z;
+        w[i] = 2.0 / (pp * pp);
+        w[m - 1 - i] = w[i];
+    }
+    let (s2, spi) = (std::f64::consts::SQRT_2, std::f64::consts::PI.sqrt());
+    Ok(x.iter()
+        .zip(&w)
+        .rev()
+        .map(|(&xi, &wi)| (s2 * xi, wi / spi))
+        .collect())
 }
