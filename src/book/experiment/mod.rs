@@ -4,6 +4,7 @@ pub mod ddpm_exact;
 pub mod ddpm_seed;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod likelihood_models;
 pub mod smld_seed;
 pub mod vb_limit;
 pub mod ve_seed;

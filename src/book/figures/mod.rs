@@ -11,6 +11,7 @@ use crate::progress::ProgressBar;
 pub mod ddpm;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod likelihood_models;
 pub mod samplers;
 pub mod ve_seed;
 
@@ -35,7 +36,8 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             fast_samplers::write_fast_samplers(&out.join("fast_samplers")).map(|_| ())
         });
         let sa = samplers::write(&out.join("samplers"));
-        let gu = guidance::write(&out.join("guidance"));
+        let gu = guidance::write(&out.join("guidance"))
+            .and_then(|_| likelihood_models::write(&out.join("likelihood_models")).map(|_| ()));
         joined(ve.join())?;
         joined(dd.join())?;
         joined(fs.join())?;

@@ -464,13 +464,7 @@ fn write_convergence(dir: &Path) -> Result<()> {
 }
 
 /// The 2-D mixture of the likelihood table.
-pub fn likelihood_mixture() -> Result<GaussianMixture> {
-    GaussianMixture::new(
-        vec![0.5, 0.3, 0.2],
-        ndarray::array![[-1.0, 0.5], [1.0, -0.5], [0.5, 1.5]],
-        ndarray::array![[0.4, 0.6], [0.5, 0.3], [0.3, 0.3]],
-    )
-}
+pub use crate::book::experiment::likelihood_models::mixture as likelihood_mixture;
 
 fn write_likelihood(dir: &Path) -> Result<()> {
     let p0 = likelihood_mixture()?;
