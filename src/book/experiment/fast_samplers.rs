@@ -45,7 +45,7 @@ pub struct FastSamplersConfig {
 
 impl FastSamplersConfig {
     /// The book's settings: Karras `rho = 7` down to `sigma = 0`, NFE up to 512 (exact) and
-    /// 128 (network), 100 panels, 100,000 Monte Carlo paths.
+    /// 128 (network), 400 panels, 100,000 Monte Carlo paths.
     pub fn book() -> Self {
         Self {
             seed: 18,
@@ -59,7 +59,7 @@ impl FastSamplersConfig {
                 rho: 7.0,
                 sigma_min: 0.0,
             },
-            panels: 100,
+            panels: 400,
             mc_paths: 100_000,
             dopri5_tols: vec![1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10],
         }
@@ -170,9 +170,20 @@ pub struct FastSamplersReport {
     /// The same `W1` by the CDF in `x` ([`MapLaw::w1_by_cdf`], 20,000 points): the two
     /// routes' agreement on a network's map.
     pub network_flow_w1_cdf: f64,
-    /// KL of Heun with 32 Karras steps (exact score) with `panels` and `2 panels`: how far
-    /// the KL quadrature is resolved.
-    pub kl_check: (f64, f64),
+    /// How far the quadrature is resolved: a few runs (exact score) with `panels` and with
+    /// `2 panels`.
+    pub resolution: Vec<ResolutionCheck>,
+}
+
+/// One sampler run's exact `W1` and KL with `panels / 4`, `panels` and `2 panels` Gauss-Legendre
+/// panels (`steps` 0: the adaptive Dopri5 at tolerance 1e-6).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ResolutionCheck {
+    pub sampler: String,
+    pub steps: usize,
+    /// With a quarter of the panels, with `panels`, with twice as many.
+    pub w1: [f64; 3],
+    pub kl: [f64; 3],
 }
 
 /// The deterministic samplers of the study (DDIM = DPM-Solver-1 = Euler in sigma, shown once).
@@ -323,12 +334,30 @@ pub fn run(config: &FastSamplersConfig, net: Option<&Mlp>) -> Result<FastSampler
         .iter()
         .map(|&t| Ok((t, w1_between(&p0.diffused(&sde, t)?, &p0)?)))
         .collect::<Result<Vec<_>>>()?;
-    let ts32 = c.schedule.times(&sde, 32)?;
-    let kl_at = |panels: usize| -> Result<f64> {
-        let law = MapLaw::of(&Sampler::Heun, &sde, &exact, &p_t, &ts32, panels)?;
-        Ok(law.kl_to(&p0)?.unwrap_or(f64::NAN))
-    };
-    let kl_check = (kl_at(c.panels)?, kl_at(2 * c.panels)?);
+    let mut resolution = vec![];
+    for (s, n) in [
+        (Sampler::Euler, 64),
+        (Sampler::Heun, 32),
+        (Sampler::DpmSolverPp2m, 24),
+        (Sampler::Rk4, 64),
+        (Sampler::Dopri5 { tol: 1e-6 }, 0),
+    ] {
+        let ts = match s {
+            Sampler::Dopri5 { .. } => vec![sde.t_max(), 0.0],
+            _ => c.schedule.times(&sde, n)?,
+        };
+        let at = |panels: usize| -> Result<(f64, f64)> {
+            let law = MapLaw::of(&s, &sde, &exact, &p_t, &ts, panels)?;
+            Ok((law.w1_to(&p0)?, law.kl_to(&p0)?.unwrap_or(f64::NAN)))
+        };
+        let (q, a, b) = (at((c.panels / 4).max(1))?, at(c.panels)?, at(2 * c.panels)?);
+        resolution.push(ResolutionCheck {
+            sampler: study_label(&s),
+            steps: n,
+            w1: [q.0, a.0, b.0],
+            kl: [q.1, a.1, b.1],
+        });
+    }
     let network_flow = MapLaw::of(&Sampler::Rk4, &sde, &net_score, &p_t, &ts, c.panels)?;
     Ok(FastSamplersReport {
         config: config.clone(),
@@ -342,7 +371,7 @@ pub fn run(config: &FastSamplersConfig, net: Option<&Mlp>) -> Result<FastSampler
         },
         network_flow_w1: network_flow.w1_to(&p0)?,
         network_flow_w1_cdf: network_flow.w1_by_cdf(&p0, 20_000)?,
-        kl_check,
+        resolution,
     })
 }
 
