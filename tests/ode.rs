@@ -136,3 +136,81 @@ fn probability_flow_transports_gaussians_exactly() {
         }
     }
 }
+
+fn decay(_t: f64, y: ArrayView2<f64>) -> Result<Array2<f64>> {
+    Ok(y.mapv(|v| -v))
+}
+
+/// The step control does not depend on the batch size: the error norm is a mean over the
+/// entries, so 50 identical rows take exactly the steps of one row (a sum instead of the mean
+/// would take many more).
+#[test]
+fn dopri5_steps_do_not_depend_on_identical_copies() {
+    let opts = Dopri5Options::new(1e-6, 1e-9);
+    let one = dopri5(oscillator, 0.0, 10.0, array![[1.0, 0.0]], &opts).unwrap();
+    let many = dopri5(
+        oscillator,
+        0.0,
+        10.0,
+        Array2::from_shape_fn((50, 2), |(_, j)| if j == 0 { 1.0 } else { 0.0 }),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        (one.n_steps, one.n_rejected, one.n_evals),
+        (many.n_steps, many.n_rejected, many.n_evals)
+    );
+    assert!((many.y[[49, 0]] - one.y[[0, 0]]).abs() < 1e-15);
+}
+
+/// Backwards across t = 0: `y' = -y` from t = 1 to t = -1 gives `y(-1) = e^2 y(1)`, to the
+/// tolerance (relative 1e-8 asked, 1e-6 asserted).
+#[test]
+fn dopri5_integrates_backwards_across_zero() {
+    let opts = Dopri5Options::new(1e-8, 1e-10);
+    let sol = dopri5(decay, 1.0, -1.0, array![[1.0]], &opts).unwrap();
+    let exact = 2.0f64.exp();
+    assert!(
+        ((sol.y[[0, 0]] - exact) / exact).abs() < 1e-6,
+        "{} vs {exact}",
+        sol.y[[0, 0]]
+    );
+}
+
+/// The relative tolerance is relative to `|y|`: `y' = -y` over [0, 20], where `y` falls to
+/// 2e-9, with a negligible `atol`, keeps the relative error at the end below 20 rtol (global
+/// error: about one rtol per unit of time at most; measured well below). A scale that did
+/// not shrink with `|y|` would let the error grow to the size of `y` itself.
+#[test]
+fn dopri5_relative_tolerance_follows_the_solution() {
+    let rtol = 1e-6;
+    let opts = Dopri5Options::new(rtol, 1e-30);
+    let sol = dopri5(decay, 0.0, 20.0, array![[1.0]], &opts).unwrap();
+    let exact = (-20.0f64).exp();
+    let rel = ((sol.y[[0, 0]] - exact) / exact).abs();
+    assert!(rel < 20.0 * rtol, "relative error {rel}");
+}
+
+/// `max_steps` counts attempted steps, accepted and rejected: a run started with a step far
+/// too large (rejected several times) succeeds with the limit set to exactly the attempts it
+/// made, and fails with one fewer.
+#[test]
+fn dopri5_max_steps_counts_rejected_steps() {
+    let opts = Dopri5Options {
+        h0: Some(8.0),
+        ..Dopri5Options::new(1e-8, 1e-10)
+    };
+    let sol = dopri5(oscillator, 0.0, 10.0, array![[1.0, 0.0]], &opts).unwrap();
+    assert!(sol.n_rejected >= 2, "{} rejections", sol.n_rejected);
+    let attempts = sol.n_steps + sol.n_rejected;
+    let exact = Dopri5Options {
+        max_steps: attempts,
+        ..opts
+    };
+    assert!(dopri5(oscillator, 0.0, 10.0, array![[1.0, 0.0]], &exact).is_ok());
+    let short = Dopri5Options {
+        max_steps: attempts - 1,
+        ..opts
+    };
+    assert!(dopri5(oscillator, 0.0, 10.0, array![[1.0, 0.0]], &short).is_err());
+}
