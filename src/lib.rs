@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map of modules and the data flow.
 pub mod book;
 pub mod ddpm;
+pub mod digits;
 pub mod divergence;
 pub mod error;
 pub mod fast;

@@ -1,4 +1,7 @@
 //! Score functions `s(t, x) ≈ ∇_x log p_t(x)`: the interface every sampler takes.
+mod empirical;
+pub use empirical::EmpiricalScore;
+
 use ndarray::{Array1, Array2, ArrayView2};
 
 use crate::error::Result;

@@ -31,6 +31,7 @@ const ORDER: &[&str] = &[
     "sampling",
     "likelihood",
     "ddpm",
+    "digits",
     "book",
 ];
 

@@ -2,6 +2,7 @@
 //! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
 pub mod ddpm_exact;
 pub mod ddpm_seed;
+pub mod digits_memorisation;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod likelihood_models;

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
 
 pub mod ddpm;
+pub mod digits;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod likelihood_models;
@@ -30,7 +31,10 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
     };
     std::thread::scope(|scope| {
         let ve = scope.spawn(|| ve_seed::write(&out.join("ve_seed"), progress).map(|_| ()));
-        let dd = scope.spawn(|| ddpm::write(&out.join("ddpm"), None).map(|_| ()));
+        let dd = scope.spawn(|| {
+            ddpm::write(&out.join("ddpm"), None)?;
+            digits::write(&out.join("digits")).map(|_| ())
+        });
         let fs = scope.spawn(|| {
             fast_samplers::write_parameterisations(&out.join("parameterisations"))?;
             fast_samplers::write_fast_samplers(&out.join("fast_samplers")).map(|_| ())

@@ -44,6 +44,7 @@ mod clip;
 mod color;
 mod figure;
 mod heatmap;
+mod image_grid;
 pub mod inline;
 mod layer;
 mod legend;
@@ -53,6 +54,7 @@ mod style;
 
 pub use color::{palette, viridis};
 pub use figure::{Chart, Figure, Heatmap, Legend};
+pub use image_grid::ImageGrid;
 pub use layer::{histogram_density, Layer, LayerKind, MAX_BINS};
 pub use plotters::style::RGBColor;
 pub use style::{DEFAULT_SIZE, MIN_SIZE};

@@ -1,0 +1,89 @@
+//! The digits chapter's figures and numbers: the data, and what the exact empirical score
+//! samples (copies of training images), measured by nearest-neighbour distances.
+use std::path::Path;
+
+use super::{create_dir, write_numbers, write_text};
+use crate::book::experiment::digits_memorisation::{
+    run, stack, MemorisationConfig, MemorisationReport,
+};
+use crate::book::plot::{Chart, ImageGrid};
+use crate::digits::{Digits, SIDE};
+use crate::error::Result;
+
+/// Writes the chapter's assets under `dir`.
+pub fn write(dir: &Path) -> Result<MemorisationReport> {
+    create_dir(dir)?;
+    let digits = Digits::book()?;
+    let first: Vec<Vec<f64>> = (0..32).map(|i| digits.train.row(i).to_vec()).collect();
+    ImageGrid::new(stack(&first), SIDE, 16, (-1.0, 1.0))?.save(dir.join("train_grid"))?;
+    write_text(
+        &dir.join("description.txt"),
+        crate::digits::DIGITS_DESCRIPTION,
+    )?;
+    write_numbers(
+        dir,
+        &[
+            ("n_train", digits.train.nrows().to_string()),
+            ("n_test", digits.test.nrows().to_string()),
+        ],
+    )?;
+
+    let r = run(&MemorisationConfig::book())?;
+    let mut t = String::from(
+        "| training images | median distance, sample to nearest training image | median distance, test image to nearest training image | near-copies among samples | near-copies among test images | distinct training images copied | expected if drawn uniformly |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut chart = Chart::new("Test images: distance to the nearest training image")
+        .x_label("Euclidean distance (pixels in [-1, 1])")
+        .y_label("density");
+    for row in &r.rows {
+        t += &format!(
+            "| {} | {:.1e} | {:.2} | {:.0}% | {:.0}% | {} | {:.1} |\n",
+            row.n_train,
+            row.sample_nn_median,
+            row.test_nn_median,
+            100.0 * row.sample_copies,
+            100.0 * row.test_copies,
+            row.distinct_copied,
+            row.distinct_expected
+        );
+        chart = chart.histogram(
+            format!("{} training images", row.n_train),
+            row.test_nn.clone(),
+            30,
+            None,
+        );
+    }
+    write_text(&dir.join("memorisation.md"), &t)?;
+    chart
+        .vline("near-copy threshold", r.threshold)
+        .save_svg(dir.join("nn_distances.svg"), (900, 560))?;
+    // Samples (top row) over their nearest training images (bottom row), 8 pairs per band.
+    let mut pairs = vec![];
+    for band in r.samples.chunks(8).zip(r.nearest_train.chunks(8)) {
+        pairs.extend(band.0.iter().cloned());
+        pairs.extend(band.1.iter().cloned());
+    }
+    if !pairs.is_empty() {
+        ImageGrid::new(stack(&pairs), SIDE, 8, (-1.0, 1.0))?.save(dir.join("oracle_pairs"))?;
+    }
+    let largest = r.rows.last();
+    write_numbers(
+        dir,
+        &[
+            ("mem_threshold", format!("{:.1}", r.threshold)),
+            ("mem_samples", r.config.n_samples.to_string()),
+            ("mem_steps", r.config.steps.to_string()),
+            (
+                "mem_copies_largest",
+                largest.map_or(String::new(), |row| {
+                    format!("{:.0}%", 100.0 * row.sample_copies)
+                }),
+            ),
+        ],
+    )?;
+    write_text(
+        &dir.join("memorisation.json"),
+        &serde_json::to_string_pretty(&r)?,
+    )?;
+    Ok(r)
+}

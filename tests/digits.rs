@@ -1,0 +1,195 @@
+//! The digits data, the empirical-score oracle, nearest neighbours, image grids, and the
+//! memorisation experiment.
+use ndarray::{array, Array2};
+use score_sde::book::experiment::digits_memorisation::{run, MemorisationConfig};
+use score_sde::book::plot::ImageGrid;
+use score_sde::digits::{near_copy_fraction, nearest_neighbours, Digits, NearCopy, SIDE};
+use score_sde::mixture::GaussianMixture;
+use score_sde::rng::seeded;
+use score_sde::score::{EmpiricalScore, ExactScore, ScoreFn};
+use score_sde::sde::{LinearSde, SqrtT, Ve, Vp};
+
+/// The split: 1500 + 297 = 1797 images of 64 pixels on the 17 grey levels `k / 8 - 1`, every
+/// class in both sets, the same split for the same seed and another for another seed; sizes
+/// outside `1..1797` are errors.
+#[test]
+fn digits_load_scaled_and_split() {
+    let d = Digits::book().unwrap();
+    assert_eq!(d.train.dim(), (1500, SIDE * SIDE));
+    assert_eq!(d.test.dim(), (297, SIDE * SIDE));
+    for &v in d.train.iter().chain(d.test.iter()) {
+        let k = (v + 1.0) * 8.0;
+        assert!(
+            (k - k.round()).abs() < 1e-12 && (0.0..=16.0).contains(&k),
+            "{v}"
+        );
+    }
+    for c in 0..10u8 {
+        assert!(d.train_labels.iter().filter(|&&l| l == c).count() > 100);
+        assert!(d.test_labels.contains(&c));
+    }
+    let again = Digits::book().unwrap();
+    assert_eq!(d.train, again.train);
+    assert_ne!(Digits::load(1500, 14).unwrap().train, d.train);
+    assert!(Digits::load(0, 1).is_err());
+    assert!(Digits::load(1797, 1).is_err());
+    assert!(d.train_subset(0).is_err());
+    assert!(d.train_subset(1501).is_err());
+    assert_eq!(d.train_subset(50).unwrap().row(3), d.train.row(3));
+    assert_eq!(Digits::grey_levels(d.train.row(0)).len(), 64);
+}
+
+/// The empirical score against the mixture oracle with components of std 1e-7 (whose
+/// diffused variances `mu^2 1e-14 + zeta^2` differ from `zeta^2` by 1e-11 relative at most
+/// here) on VP and VE at four
+/// times: equal to 1e-8 relative. Its log-density's central differences agree with it
+/// (1e-5, the difference's error).
+#[test]
+fn empirical_score_is_the_mixture_score_of_the_data() {
+    let data = array![
+        [0.5, -1.0, 0.2],
+        [-0.3, 0.8, 1.1],
+        [1.5, 0.0, -0.7],
+        [0.1, 0.1, 0.1]
+    ];
+    let n = data.nrows();
+    let mix = GaussianMixture::new(
+        vec![1.0 / n as f64; n],
+        data.clone(),
+        Array2::from_elem((n, 3), 1e-7),
+    )
+    .unwrap();
+    let x = mix
+        .diffused(&Vp::song(), 0.3)
+        .unwrap()
+        .sample(7, &mut seeded(2));
+    let vp = Vp::song();
+    let ve = Ve::new(SqrtT, 1.0).unwrap();
+    for sde in [&vp as &dyn LinearSde, &ve] {
+        let emp = EmpiricalScore::new(data.view(), sde).unwrap();
+        let exact = ExactScore::new(&mix, sde);
+        for t in [0.01, 0.1, 0.5, 1.0] {
+            let a = emp.score(t, x.view()).unwrap();
+            let b = exact.score(t, x.view()).unwrap();
+            for (u, v) in a.iter().zip(b.iter()) {
+                assert!(
+                    (u - v).abs() <= 1e-8 * v.abs().max(1.0),
+                    "{} t {t}: {u} vs {v}",
+                    sde.name()
+                );
+            }
+            let h = 1e-5;
+            for j in 0..3 {
+                let mut xp = x.clone();
+                let mut xm = x.clone();
+                xp.column_mut(j).mapv_inplace(|v| v + h);
+                xm.column_mut(j).mapv_inplace(|v| v - h);
+                let fd = (emp.log_density(t, xp.view()).unwrap()
+                    - emp.log_density(t, xm.view()).unwrap())
+                    / (2.0 * h);
+                for i in 0..x.nrows() {
+                    assert!(
+                        (fd[i] - a[[i, j]]).abs() < 1e-5 * a[[i, j]].abs().max(1.0),
+                        "fd {} vs {}",
+                        fd[i],
+                        a[[i, j]]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Tweedie's denoiser at a small time returns the nearest data point (the posterior weights
+/// are one-hot); bad input is an error, not a panic or NaN.
+#[test]
+fn empirical_denoiser_and_errors() {
+    let data = array![[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]];
+    let vp = Vp::song();
+    let emp = EmpiricalScore::new(data.view(), &vp).unwrap();
+    let x = array![[2.9, 0.2], [0.1, -0.1]];
+    let m = emp.denoise(1e-3, x.view()).unwrap();
+    assert!(
+        (m[[0, 0]] - 3.0).abs() < 1e-12 && m[[0, 1]].abs() < 1e-12,
+        "{m}"
+    );
+    assert!(m.row(1).iter().all(|v| v.abs() < 1e-12), "{m}");
+    assert!(emp.score(0.0, x.view()).is_err(), "zeta(0) = 0");
+    assert!(emp.score(f64::NAN, x.view()).is_err());
+    assert!(emp.score(0.5, array![[1.0, 2.0, 3.0]].view()).is_err());
+    assert!(emp.score(0.5, array![[f64::NAN, 0.0]].view()).is_err());
+    assert!(EmpiricalScore::new(Array2::<f64>::zeros((0, 2)).view(), &vp).is_err());
+    assert!(EmpiricalScore::new(array![[f64::INFINITY, 0.0]].view(), &vp).is_err());
+}
+
+/// Nearest neighbours against brute force; the near-copy rule (one grey level RMS: distance 1
+/// for 64 pixels); errors on empty or mismatched input.
+#[test]
+fn nearest_neighbours_match_brute_force() {
+    let d = Digits::book().unwrap();
+    let q = d.test.slice(ndarray::s![..20, ..]);
+    let r = d.train.slice(ndarray::s![..300, ..]);
+    let (idx, dist) = nearest_neighbours(q, r).unwrap();
+    for i in 0..q.nrows() {
+        let (bj, bd) = (0..r.nrows())
+            .map(|j| (j, (&q.row(i) - &r.row(j)).mapv(|v| v * v).sum().sqrt()))
+            .fold((0, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+        assert_eq!(idx[i], bj);
+        assert!((dist[i] - bd).abs() < 1e-9, "{} vs {bd}", dist[i]);
+    }
+    let rule = NearCopy::one_grey_level(64);
+    assert_eq!(rule.threshold, 1.0);
+    assert_eq!(
+        near_copy_fraction(&[0.0, 0.5, 1.5, 2.0], rule).unwrap(),
+        0.5
+    );
+    assert!(near_copy_fraction(&[], rule).is_err());
+    assert!(nearest_neighbours(q, d.train.slice(ndarray::s![..0, ..])).is_err());
+    assert!(nearest_neighbours(array![[1.0, 2.0]].view(), r).is_err());
+}
+
+/// The oracle memorises: with the exact empirical score of 20 training images, every one of
+/// 60 samples is a training image (distance below 1e-6), and the number of distinct images
+/// drawn is that of uniform draws: expected 20 (1 - (19/20)^60) = 19.08, observed within
+/// [16, 20] (the count's sd is about 0.9).
+#[test]
+fn exact_empirical_score_reproduces_training_images() {
+    let r = run(&MemorisationConfig {
+        train_sizes: vec![20],
+        n_samples: 60,
+        steps: 20,
+        seed: 5,
+    })
+    .unwrap();
+    let row = &r.rows[0];
+    assert!(
+        row.sample_nn.iter().all(|&d| d < 1e-6),
+        "{:?}",
+        row.sample_nn
+    );
+    assert_eq!(row.sample_copies, 1.0);
+    assert_eq!(row.test_copies, 0.0);
+    assert!((row.distinct_expected - 19.08).abs() < 0.01);
+    assert!(
+        (16..=20).contains(&row.distinct_copied),
+        "{}",
+        row.distinct_copied
+    );
+}
+
+/// Image grids: PNG of the right size (a 2 x 3 grid of 8x8 images with 1-pixel gutters at
+/// scale 2 is 2 (3 * 9 + 1) by 2 (2 * 9 + 1) pixels), one SVG rectangle per pixel, errors on
+/// a wrong row length or a bad range.
+#[test]
+fn image_grid_sizes_and_errors() {
+    let imgs = Array2::from_shape_fn((5, 64), |(i, j)| ((i + j) % 3) as f64 - 1.0);
+    let g = ImageGrid::new(imgs.clone(), 8, 3, (-1.0, 1.0)).unwrap();
+    let png = g.png_bytes(2).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let w = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+    let h = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+    assert_eq!((w, h), (56, 38));
+    assert_eq!(g.svg_string(1).matches("<rect").count(), 28 * 19);
+    assert!(ImageGrid::new(Array2::zeros((2, 63)), 8, 3, (-1.0, 1.0)).is_err());
+    assert!(ImageGrid::new(imgs, 8, 3, (1.0, 1.0)).is_err());
+}
