@@ -214,3 +214,37 @@ fn dopri5_max_steps_counts_rejected_steps() {
     };
     assert!(dopri5(oscillator, 0.0, 10.0, array![[1.0, 0.0]], &short).is_err());
 }
+
+/// A solution that blows up inside the interval (`y' = y^2`, `y(0) = 2e-3`, infinite at
+/// t = 500, integrated to t = 1000) ends in the step-size underflow error, whose threshold is
+/// relative to the interval (`1e-14 max(span, |t|)`, here 1e-11): not in a stall at the
+/// resolution of `t` until `max_steps`, nor in a non-finite value.
+#[test]
+fn dopri5_reports_step_size_underflow_at_a_blow_up() {
+    let opts = Dopri5Options::new(1e-8, 1e-8);
+    let err = dopri5(
+        |_t: f64, y: ArrayView2<f64>| Ok(y.mapv(|v| v * v)),
+        0.0,
+        1000.0,
+        array![[2e-3]],
+        &opts,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("underflow"), "{err}");
+}
+
+/// A very short interval (1e-12) is integrated, not refused: the underflow threshold scales
+/// with the interval, so a step of the interval's own size is legitimate.
+#[test]
+fn dopri5_integrates_a_tiny_interval() {
+    let opts = Dopri5Options::new(1e-8, 1e-10);
+    let sol = dopri5(
+        |_t: f64, y: ArrayView2<f64>| Ok(y.to_owned()),
+        0.0,
+        1e-12,
+        array![[1.0]],
+        &opts,
+    )
+    .unwrap();
+    assert!((sol.y[[0, 0]] - (1e-12f64).exp()).abs() < 1e-15);
+}
