@@ -4,7 +4,10 @@
 //! tape's `sum`, so `f64` results agree to rounding, ~1e-16 per operation times a few
 //! hundred accumulated terms: we ask 1e-12 relative (norm-wise per parameter array).
 //! The `f32` path rounds inputs and weights to 24 bits: 1e-4 relative.
-use ndarray::{Array2, ArrayView2};
+mod common;
+
+use common::{max_grad_rel, rel};
+use ndarray::Array2;
 use score_sde::book::experiment::ve_seed::VeSeedConfig;
 use score_sde::fast::{infer, DsmBuffers, FusedMlp, FusedTrainer};
 use score_sde::loss::{dsm_batch, dsm_loss_and_grad};
@@ -23,23 +26,6 @@ fn seed_setup(hidden: usize) -> (Array2<f64>, Mlp, score_sde::rng::SeededRng) {
 }
 
 /// `|a - b| / |b|` in the Euclidean norm.
-fn rel(a: &[f64], b: ArrayView2<f64>) -> f64 {
-    let num: f64 = a.iter().zip(b.iter()).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den).sqrt()
-}
-
-/// Compares the fused gradient (flat) with the tape's per-array gradients.
-fn max_grad_rel(flat: &[f64], tape: &[Array2<f64>]) -> f64 {
-    let mut off = 0;
-    let mut worst: f64 = 0.0;
-    for g in tape {
-        worst = worst.max(rel(&flat[off..off + g.len()], g.view()));
-        off += g.len();
-    }
-    assert_eq!(off, flat.len());
-    worst
-}
 
 #[test]
 fn fused_gradient_matches_tape_on_seed_network() {

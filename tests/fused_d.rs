@@ -6,6 +6,9 @@
 //! output): 1e-12 relative per parameter array. The AVX-512 and AVX2 families sum in the
 //! same order with one FMA per product: equal bit for bit. The portable family rounds each
 //! product before adding it: 1e-12 relative again. `f32` against `f64`: 1e-3 relative.
+mod common;
+
+use common::max_grad_rel;
 use ndarray::{Array2, ArrayView2};
 use rand::RngExt;
 use score_sde::fast::{FusedTrainer, Isa, SdeEpsBuffers, TimeFeatures};
@@ -21,23 +24,6 @@ fn setup(n: usize) -> (Array2<f64>, TimeFeatures, Mlp, SeededRng) {
     let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng).unwrap();
     let net = Mlp::new(&SIZES, Activation::Relu, &mut rng).unwrap();
     (data, features, net, rng)
-}
-
-fn rel(a: &[f64], b: ArrayView2<f64>) -> f64 {
-    let num: f64 = a.iter().zip(b.iter()).map(|(x, y)| (x - y).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| y * y).sum();
-    (num / den).sqrt()
-}
-
-fn max_grad_rel(flat: &[f64], tape: &[Array2<f64>]) -> f64 {
-    let mut off = 0;
-    let mut worst: f64 = 0.0;
-    for g in tape {
-        worst = worst.max(rel(&flat[off..off + g.len()], g.view()));
-        off += g.len();
-    }
-    assert_eq!(off, flat.len());
-    worst
 }
 
 /// The eps loss `mean (net([x_t, f(t)]) - eps)^2` and its gradient on the tape.

@@ -54,3 +54,23 @@ pub fn linear_model(
         Ok(x.mapv(|v| c * v + 0.1))
     }
 }
+
+/// Relative L2 distance `|a - b| / |b|` of a flat slice to an array of the same length.
+pub fn rel(a: &[f64], b: ArrayView2<f64>) -> f64 {
+    let num: f64 = a.iter().zip(b.iter()).map(|(x, y)| (x - y).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| y * y).sum();
+    (num / den).sqrt()
+}
+
+/// The largest [`rel`] between a flat gradient (the fused trainer's) and the tape's
+/// per-array gradients, taken in order; the lengths must add up.
+pub fn max_grad_rel(flat: &[f64], tape: &[Array2<f64>]) -> f64 {
+    let mut off = 0;
+    let mut worst: f64 = 0.0;
+    for g in tape {
+        worst = worst.max(rel(&flat[off..off + g.len()], g.view()));
+        off += g.len();
+    }
+    assert_eq!(off, flat.len());
+    worst
+}
