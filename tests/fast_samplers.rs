@@ -14,6 +14,16 @@ fn ve() -> Ve<SqrtT> {
     Ve::new(SqrtT, 1.0).unwrap()
 }
 
+/// The Karras grid (`rho = 7`, down to `sigma = 0`) of `n` steps.
+fn karras_times(sde: &dyn LinearSde, n: usize) -> Vec<f64> {
+    Schedule::Karras {
+        rho: 7.0,
+        sigma_min: 0.0,
+    }
+    .times(sde, n)
+    .unwrap()
+}
+
 fn deterministic() -> Vec<(Sampler, f64)> {
     vec![
         (Sampler::Euler, 1.0),
@@ -240,12 +250,7 @@ fn exact_law_matches_monte_carlo() {
     let v = ve();
     let score = ExactScore::new(&p0, &v);
     let p_t = p0.diffused(&v, 1.0).unwrap();
-    let ts = Schedule::Karras {
-        rho: 7.0,
-        sigma_min: 0.0,
-    }
-    .times(&v, 3)
-    .unwrap();
+    let ts = karras_times(&v, 3);
     let law = MapLaw::of(&Sampler::Euler, &v, &score, &p_t, &ts, 200).unwrap();
     assert!(law.is_monotone());
     let w1 = law.w1_to(&p0).unwrap();
@@ -489,12 +494,7 @@ fn map_law_kl_is_resolved() {
     let v = ve();
     let score = ExactScore::new(&p0, &v);
     let p_t = p0.diffused(&v, 1.0).unwrap();
-    let ts = Schedule::Karras {
-        rho: 7.0,
-        sigma_min: 0.0,
-    }
-    .times(&v, 64)
-    .unwrap();
+    let ts = karras_times(&v, 64);
     let kl = |panels| {
         MapLaw::of(&Sampler::Rk4, &v, &score, &p_t, &ts, panels)
             .unwrap()

@@ -12,13 +12,9 @@ use score_sde::sampling::{pc_law_1d, GridLaw, PcConfig, Predictor};
 use score_sde::score::ExactScore;
 use score_sde::sde::{Geometric, LinearBeta, LinearSde, SubVp, Ve, Vp};
 
+/// The probability-flow chapter's 2-D mixture of three Gaussians.
 fn mixture_2d() -> GaussianMixture {
-    GaussianMixture::new(
-        vec![0.5, 0.3, 0.2],
-        array![[-1.0, 0.5], [1.0, -0.5], [0.5, 1.5]],
-        array![[0.4, 0.6], [0.5, 0.3], [0.3, 0.3]],
-    )
-    .unwrap()
+    score_sde::book::experiment::likelihood_models::mixture().unwrap()
 }
 
 /// VP stopped at T = 0.5, where `p_T` is far from the prior `N(0, zeta(T)^2 I)`.
