@@ -95,7 +95,7 @@ def run(group, files, names, tests):
     out = OUT / group
     out.mkdir(parents=True, exist_ok=True)
     cmd = ["cargo", "mutants", "--in-place", "--baseline", "skip", "--profile", "mutants",
-           "--timeout", "300", "--build-timeout", "900", "-o", str(out)]
+           "--timeout", "120", "--build-timeout", "900", "-o", str(out)]
     for f in sorted(set(files)):
         cmd += ["-f", f]
     for n in names or []:

@@ -193,3 +193,61 @@ fn image_grid_sizes_and_errors() {
     assert!(ImageGrid::new(Array2::zeros((2, 63)), 8, 3, (-1.0, 1.0)).is_err());
     assert!(ImageGrid::new(imgs, 8, 3, (1.0, 1.0)).is_err());
 }
+
+/// The eps model's score is `-eps / zeta(t)`; a time where `zeta = 0` or NaN is an error.
+#[test]
+fn digits_model_score_is_minus_eps_over_zeta() {
+    use score_sde::digits::DigitsModel;
+    use score_sde::fast::TimeFeatures;
+    use score_sde::nn::{Activation, Mlp};
+    let mut rng = seeded(4);
+    let features = TimeFeatures::gaussian_fourier(4, 16.0, &mut rng).unwrap();
+    let net = Mlp::new(&[64 + 8, 32, 64], Activation::Relu, &mut rng).unwrap();
+    let vp = Vp::song();
+    let model = DigitsModel {
+        net,
+        features,
+        sde: &vp,
+    };
+    let x = Digits::book()
+        .unwrap()
+        .test
+        .slice(ndarray::s![..5, ..])
+        .to_owned();
+    for t in [0.01, 0.5, 1.0] {
+        let eps = model.eps(t, x.view()).unwrap();
+        let s = model.score(t, x.view()).unwrap();
+        let z = vp.kernel_std(t);
+        for (a, b) in s.iter().zip(eps.iter()) {
+            assert!((a + b / z).abs() < 1e-12 * (b / z).abs().max(1.0));
+        }
+    }
+    assert!(model.score(0.0, x.view()).is_err());
+    assert!(model.score(f64::NAN, x.view()).is_err());
+}
+
+/// Training lowers the eps loss: a small network on 50 images, 400 steps, from about 1 (an
+/// untrained network's loss against unit-variance noise) to below 0.6; bad settings are
+/// errors.
+#[test]
+fn train_digits_lowers_the_eps_loss() {
+    use score_sde::digits::{train_digits, DigitsTrainConfig};
+    let d = Digits::book().unwrap();
+    let train = d.train_subset(50).unwrap();
+    let vp = Vp::song();
+    let cfg = DigitsTrainConfig {
+        hidden: vec![64, 64],
+        steps: 400,
+        batch: 64,
+        threads: 1,
+        ..DigitsTrainConfig::book()
+    };
+    let tr = train_digits(train.view(), &vp, &cfg, None).unwrap();
+    let (first, last) = (tr.losses[0], *tr.losses.last().unwrap());
+    assert!(first > 0.8 && last < 0.6, "losses {:?}", tr.losses);
+    assert_eq!(tr.ema.input_dim(), 64 + 32);
+    let empty = Array2::<f64>::zeros((0, 64));
+    assert!(train_digits(empty.view(), &vp, &cfg, None).is_err());
+    let no_steps = DigitsTrainConfig { steps: 0, ..cfg };
+    assert!(train_digits(train.view(), &vp, &no_steps, None).is_err());
+}

@@ -1,0 +1,157 @@
+//! The digits network: an MLP `eps_θ([x_t, f(t)])` with Gaussian Fourier time features
+//! (seed 002's recipe), trained by the eps loss `E |eps_θ(x_t, t) - eps|^2` on the fused,
+//! allocation-free path, with an exponential moving average (EMA) of its weights; and its
+//! score `s_θ(t, x) = -eps_θ(x, t) / zeta(t)` for every sampler of the crate.
+use ndarray::{Array2, ArrayView2};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fast::{FusedTrainer, SdeEpsBuffers, TimeFeatures};
+use crate::nn::{Activation, Adam, Ema, Mlp};
+use crate::progress::ProgressBar;
+use crate::rng::seeded;
+use crate::score::ScoreFn;
+use crate::sde::LinearSde;
+
+/// How the digits network is trained.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DigitsTrainConfig {
+    /// Hidden widths (three layers of 256 is the peers' workload D).
+    pub hidden: Vec<usize>,
+    /// Fourier frequencies `w_k ~ N(0, scale^2)` of the time features.
+    pub frequencies: usize,
+    pub scale: f64,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// EMA decay of the weights.
+    pub ema_decay: f64,
+    /// Training times `t ~ U(t_eps, T)`.
+    pub t_eps: f64,
+    pub threads: usize,
+    pub seed: u64,
+}
+
+impl DigitsTrainConfig {
+    /// The book's settings.
+    pub fn book() -> Self {
+        Self {
+            hidden: vec![256, 256, 256],
+            frequencies: 16,
+            scale: 16.0,
+            steps: 6000,
+            batch: 256,
+            lr: 1e-3,
+            ema_decay: 0.999,
+            t_eps: 1e-3,
+            threads: 2,
+            seed: 21,
+        }
+    }
+}
+
+/// A trained eps network with its time features; a [`ScoreFn`] through
+/// `s = -eps / zeta(t)`.
+#[derive(Clone)]
+pub struct DigitsModel<'a> {
+    pub net: Mlp,
+    pub features: TimeFeatures,
+    pub sde: &'a dyn LinearSde,
+}
+
+impl DigitsModel<'_> {
+    /// `eps_θ(x, t)` for each row of `x`.
+    pub fn eps(&self, t: f64, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        crate::error::finite(t, "t")?;
+        let (n, d) = x.dim();
+        let k = self.features.count();
+        let mut f = vec![0.0; k];
+        self.features.write(t, &mut f)?;
+        let mut input = Array2::zeros((n, d + k));
+        for (mut row, xr) in input.rows_mut().into_iter().zip(x.rows()) {
+            for (o, &v) in row.iter_mut().zip(xr.iter().chain(f.iter())) {
+                *o = v;
+            }
+        }
+        crate::fast::infer::forward(&self.net, input.view())
+    }
+}
+
+impl ScoreFn for DigitsModel<'_> {
+    fn score(&self, t: f64, x: ArrayView2<f64>) -> Result<Array2<f64>> {
+        let zeta = self.sde.kernel_std(t);
+        if !(zeta > 0.0 && zeta.is_finite()) {
+            return Err(Error::param(
+                "t",
+                format!("zeta(t) = {zeta} at t = {t}: the eps model's score is undefined"),
+            ));
+        }
+        Ok(self.eps(t, x)? / (-zeta))
+    }
+}
+
+/// The trained weights, the EMA weights, and the loss every 100 steps.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub net: Mlp,
+    pub ema: Mlp,
+    pub features: TimeFeatures,
+    pub losses: Vec<f64>,
+}
+
+/// Trains on the rows of `train` (minibatches drawn with replacement). Errors on an empty
+/// or non-finite training set and on bad settings.
+pub fn train_digits(
+    train: ArrayView2<f64>,
+    sde: &dyn LinearSde,
+    config: &DigitsTrainConfig,
+    progress: Option<ProgressBar>,
+) -> Result<Trained> {
+    let (n, d) = train.dim();
+    if n == 0 || d == 0 {
+        return Err(Error::param("training set", "needs at least one image"));
+    }
+    crate::error::all_finite(train.iter(), "training set")?;
+    if config.steps == 0 || config.batch == 0 {
+        return Err(Error::param("steps, batch", "must be >= 1"));
+    }
+    let mut rng = seeded(config.seed);
+    let features = TimeFeatures::gaussian_fourier(config.frequencies, config.scale, &mut rng)?;
+    let mut sizes = vec![d + features.count()];
+    sizes.extend(&config.hidden);
+    sizes.push(d);
+    let net = Mlp::new(&sizes, Activation::Relu, &mut rng)?;
+    let mut trainer =
+        FusedTrainer::<f64>::new(&net, &Adam::new(config.lr)?, config.batch, config.threads)?;
+    let mut ema = Ema::new(&net, config.ema_decay)?;
+    let mut bufs = SdeEpsBuffers::<f64>::new(config.batch, d, features.clone());
+    let mut x0 = Array2::zeros((config.batch, d));
+    let mut losses = vec![];
+    for step in 0..config.steps {
+        for mut row in x0.rows_mut() {
+            row.assign(&train.row(rng.random_range(0..n)));
+        }
+        bufs.draw(sde, x0.view(), config.t_eps, &mut rng)?;
+        let loss = trainer.step(&bufs)?;
+        if !loss.is_finite() {
+            return Err(Error::param(
+                "training",
+                format!("non-finite loss at step {step}: lower the learning rate"),
+            ));
+        }
+        ema.update(&trainer.net().to_mlp())?;
+        if step % 100 == 0 {
+            losses.push(loss);
+        }
+        if let Some(p) = &progress {
+            p.inc(1);
+        }
+    }
+    Ok(Trained {
+        net: trainer.net().to_mlp(),
+        ema: ema.into_model(),
+        features,
+        losses,
+    })
+}
