@@ -251,3 +251,33 @@ fn train_digits_lowers_the_eps_loss() {
     let no_steps = DigitsTrainConfig { steps: 0, ..cfg };
     assert!(train_digits(train.view(), &vp, &no_steps, None).is_err());
 }
+
+/// The network experiment end to end on a tiny configuration: one row per (sampler,
+/// weights), finite distances, one grid per training set.
+#[test]
+fn digits_network_experiment_runs_end_to_end() {
+    use score_sde::book::experiment::digits_network::{run, DigitsNetworkConfig};
+    use score_sde::digits::DigitsTrainConfig;
+    let cfg = DigitsNetworkConfig {
+        train_sizes: vec![20],
+        train: DigitsTrainConfig {
+            hidden: vec![32],
+            steps: 50,
+            batch: 32,
+            threads: 1,
+            ..DigitsTrainConfig::book()
+        },
+        n_samples: 10,
+        ancestral_steps: 20,
+        ode_steps: 5,
+        seed: 1,
+    };
+    let r = run(&cfg, None).unwrap();
+    assert_eq!(r.rows.len(), 4);
+    assert!(r
+        .rows
+        .iter()
+        .all(|row| row.sample_nn_median.is_finite() && row.test_nn_median > 0.0));
+    assert_eq!(r.grids.len(), 1);
+    assert_eq!(r.grids[0].1.len(), 10);
+}

@@ -6,6 +6,9 @@ use super::{create_dir, write_numbers, write_text};
 use crate::book::experiment::digits_memorisation::{
     run, stack, MemorisationConfig, MemorisationReport,
 };
+use crate::book::experiment::digits_network::{
+    run as run_network, DigitsNetworkConfig, DigitsNetworkReport,
+};
 use crate::book::plot::{Chart, ImageGrid};
 use crate::digits::{Digits, SIDE};
 use crate::error::Result;
@@ -83,6 +86,72 @@ pub fn write(dir: &Path) -> Result<MemorisationReport> {
     )?;
     write_text(
         &dir.join("memorisation.json"),
+        &serde_json::to_string_pretty(&r)?,
+    )?;
+    Ok(r)
+}
+
+/// Writes the network half of the chapter under `dir` (trains two networks: about a minute
+/// on two cores).
+pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
+    create_dir(dir)?;
+    let t0 = std::time::Instant::now();
+    let r = run_network(&DigitsNetworkConfig::book(), None)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let mut t = String::from(
+        "| training images | sampler | weights | median distance to nearest training image | same for test images | near-copies | pixel range |\n|---|---|---|---|---|---|---|\n",
+    );
+    for row in &r.rows {
+        t += &format!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.0}% | [{:.1}, {:.1}] |\n",
+            row.n_train,
+            row.sampler,
+            row.weights,
+            row.sample_nn_median,
+            row.test_nn_median,
+            100.0 * row.copies,
+            row.pixel_range.0,
+            row.pixel_range.1
+        );
+    }
+    write_text(&dir.join("network.md"), &t)?;
+    for (n, samples, nearest) in &r.grids {
+        let mut pairs = vec![];
+        for (a, b) in samples.chunks(8).zip(nearest.chunks(8)) {
+            pairs.extend(
+                a.iter()
+                    .map(|v| v.iter().map(|p| p.clamp(-1.0, 1.0)).collect()),
+            );
+            pairs.extend(b.iter().cloned());
+        }
+        ImageGrid::new(stack(&pairs), SIDE, 8, (-1.0, 1.0))?
+            .save(dir.join(format!("network_pairs_{n}")))?;
+    }
+    let c = &r.config;
+    let mut numbers = vec![
+        ("net_steps".to_string(), c.train.steps.to_string()),
+        ("net_batch".to_string(), c.train.batch.to_string()),
+        ("net_lr".to_string(), format!("{}", c.train.lr)),
+        ("net_ema".to_string(), format!("{}", c.train.ema_decay)),
+        ("net_hidden".to_string(), format!("{:?}", c.train.hidden)),
+        (
+            "net_frequencies".to_string(),
+            c.train.frequencies.to_string(),
+        ),
+        ("net_scale".to_string(), format!("{}", c.train.scale)),
+        ("net_samples".to_string(), c.n_samples.to_string()),
+        ("net_seconds".to_string(), format!("{seconds:.0}")),
+    ];
+    for (n, l) in &r.final_loss {
+        numbers.push((format!("net_loss_{n}"), format!("{l:.3}")));
+    }
+    let named: Vec<(&str, String)> = numbers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    write_numbers(dir, &named)?;
+    write_text(
+        &dir.join("network.json"),
         &serde_json::to_string_pretty(&r)?,
     )?;
     Ok(r)

@@ -39,12 +39,14 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             fast_samplers::write_parameterisations(&out.join("parameterisations"))?;
             fast_samplers::write_fast_samplers(&out.join("fast_samplers")).map(|_| ())
         });
+        let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
             .and_then(|_| likelihood_models::write(&out.join("likelihood_models")).map(|_| ()));
         joined(ve.join())?;
         joined(dd.join())?;
         joined(fs.join())?;
+        joined(dn.join())?;
         sa?;
         gu
     })

@@ -1,0 +1,163 @@
+//! The digits chapter's network beside the oracle: the eps network trained on the first `n`
+//! training images, sampled by ancestral sampling and by DPM-Solver++(2M), each with and
+//! without the EMA of its weights, and measured like the exact empirical score: distance of
+//! each sample to its nearest training image, against the same distance for test images.
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::digits::{
+    near_copy_fraction, nearest_neighbours, train_digits, Digits, DigitsModel, DigitsTrainConfig,
+    NearCopy,
+};
+use crate::error::Result;
+use crate::metrics::quantile;
+use crate::progress::ProgressBar;
+use crate::rng::seeded;
+use crate::sampling::sigma::sigma_of_t;
+use crate::sampling::{Sampler, Schedule};
+use crate::sde::{LinearSde, Vp};
+
+/// Training sets, training, sampling.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DigitsNetworkConfig {
+    pub train_sizes: Vec<usize>,
+    pub train: DigitsTrainConfig,
+    pub n_samples: usize,
+    /// Ancestral steps (equal steps in `t` down to `t_eps`).
+    pub ancestral_steps: usize,
+    /// DPM-Solver++(2M) steps (Karras grid down to `sigma(t_eps)`).
+    pub ode_steps: usize,
+    pub seed: u64,
+}
+
+impl DigitsNetworkConfig {
+    /// The book's run.
+    pub fn book() -> Self {
+        Self {
+            train_sizes: vec![50, 1500],
+            train: DigitsTrainConfig::book(),
+            n_samples: 200,
+            ancestral_steps: 200,
+            ode_steps: 40,
+            seed: 31,
+        }
+    }
+}
+
+/// One (training set, sampler, weights) combination.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NetworkRow {
+    pub n_train: usize,
+    pub sampler: String,
+    pub weights: String,
+    pub sample_nn_median: f64,
+    pub test_nn_median: f64,
+    pub copies: f64,
+    /// The smallest and largest pixel value of the samples (the data lie in [-1, 1]).
+    pub pixel_range: (f64, f64),
+}
+
+/// Everything the chapter shows from the network.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DigitsNetworkReport {
+    pub config: DigitsNetworkConfig,
+    pub rows: Vec<NetworkRow>,
+    /// The final training loss (mean of the last 10 recorded) per training set.
+    pub final_loss: Vec<(usize, f64)>,
+    /// Ancestral EMA samples per training set (the first 16) and their nearest training
+    /// images.
+    pub grids: Vec<SampleGrid>,
+}
+
+/// A training-set size, samples and their nearest training images (rows of 64 pixels).
+pub type SampleGrid = (usize, Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// Samples `n` images with `model`, then Tweedie's denoising step at the last time.
+fn sample(
+    model: &DigitsModel,
+    sde: &dyn LinearSde,
+    sampler: &Sampler,
+    ts: &[f64],
+    n: usize,
+    seed: u64,
+) -> Result<Array2<f64>> {
+    let mut rng = seeded(seed);
+    let x = sde.sample_prior(n, 64, &mut rng);
+    let (x, _) = sampler.run(sde, model, x, ts, &mut rng)?;
+    let t = ts[ts.len() - 1];
+    let eps = model.eps(t, x.view())?;
+    Ok((&x - &(eps * sde.kernel_std(t))) / sde.mean_factor(t))
+}
+
+/// Runs the comparison.
+pub fn run(
+    config: &DigitsNetworkConfig,
+    progress: Option<ProgressBar>,
+) -> Result<DigitsNetworkReport> {
+    let digits = Digits::book()?;
+    let sde = Vp::song();
+    let rule = NearCopy::one_grey_level(64);
+    let t_eps = config.train.t_eps;
+    let ancestral = Schedule::UniformT { t_min: t_eps }.times(&sde, config.ancestral_steps)?;
+    let karras = Schedule::Karras {
+        rho: 7.0,
+        sigma_min: sigma_of_t(&sde, t_eps),
+    }
+    .times(&sde, config.ode_steps)?;
+    let (mut rows, mut final_loss, mut grids) = (vec![], vec![], vec![]);
+    for &n in &config.train_sizes {
+        let train = digits.train_subset(n)?;
+        let trained = train_digits(train.view(), &sde, &config.train, progress.clone())?;
+        let tail = &trained.losses[trained.losses.len().saturating_sub(10)..];
+        final_loss.push((n, tail.iter().sum::<f64>() / tail.len().max(1) as f64));
+        let (_, test_nn) = nearest_neighbours(digits.test.view(), train.view())?;
+        let test_nn_median = quantile(&test_nn, 0.5)?;
+        for (weights, net) in [("raw", &trained.net), ("EMA", &trained.ema)] {
+            let model = DigitsModel {
+                net: net.clone(),
+                features: trained.features.clone(),
+                sde: &sde,
+            };
+            for (name, sampler, ts) in [
+                (
+                    format!("ancestral, {} steps", config.ancestral_steps),
+                    Sampler::Ancestral,
+                    &ancestral,
+                ),
+                (
+                    format!("DPM-Solver++(2M), {} steps", config.ode_steps),
+                    Sampler::DpmSolverPp2m,
+                    &karras,
+                ),
+            ] {
+                let x0 = sample(&model, &sde, &sampler, ts, config.n_samples, config.seed)?;
+                let (idx, nn) = nearest_neighbours(x0.view(), train.view())?;
+                let lo = x0.iter().cloned().fold(f64::INFINITY, f64::min);
+                let hi = x0.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if weights == "EMA" && sampler == Sampler::Ancestral {
+                    let k = 16.min(x0.nrows());
+                    grids.push((
+                        n,
+                        (0..k).map(|i| x0.row(i).to_vec()).collect(),
+                        (0..k).map(|i| train.row(idx[i]).to_vec()).collect(),
+                    ));
+                }
+                rows.push(NetworkRow {
+                    n_train: n,
+                    sampler: name,
+                    weights: weights.into(),
+                    sample_nn_median: quantile(&nn, 0.5)?,
+                    test_nn_median,
+                    copies: near_copy_fraction(&nn, rule)?,
+                    pixel_range: (lo, hi),
+                });
+            }
+        }
+    }
+    Ok(DigitsNetworkReport {
+        config: config.clone(),
+        rows,
+        final_loss,
+        grids,
+    })
+}
