@@ -130,6 +130,14 @@ pub fn quantile(values: &[f64], q: f64) -> Result<f64> {
         .map_err(|_| Error::shape("quantile input", "at least one value", 0))
 }
 
+/// Mean and standard error (sample sd / sqrt(n)) of `xs` (at least 2 values).
+pub fn mean_se(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, (v / n).sqrt())
+}
+
 /// The arithmetic mean of `values` (`ndarray-stats`); an error when empty.
 pub fn mean(values: &[f64]) -> Result<f64> {
     use ndarray_stats::SummaryStatisticsExt;

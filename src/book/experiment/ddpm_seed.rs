@@ -17,7 +17,7 @@ use crate::ddpm::{
     ReverseVariance, StepFeature, VarianceSchedule,
 };
 use crate::error::{Error, Result};
-use crate::metrics::{sampling_noise, SamplingNoise};
+use crate::metrics::{mean_se, sampling_noise, SamplingNoise};
 use crate::mixture::GaussianMixture;
 use crate::progress::ProgressBar;
 use crate::rng::seeded;
@@ -277,14 +277,6 @@ fn mean_var(x: &Array2<f64>) -> (f64, f64) {
         m,
         x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0),
     )
-}
-
-/// Mean and standard error (sample sd / sqrt(n)) of `xs` (at least 2 values).
-fn mean_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (v / n).sqrt())
 }
 
 /// Runs the experiment. `progress` (if any) gets one tick per training step.

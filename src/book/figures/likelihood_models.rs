@@ -8,14 +8,7 @@ use crate::book::experiment::likelihood_models::{
 };
 use crate::book::plot::Chart;
 use crate::error::Result;
-
-/// Mean and standard error of the mean.
-fn mean_se(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0);
-    (m, (var / n).sqrt())
-}
+use crate::metrics::mean_se;
 
 /// Writes the comparison's assets under `dir`.
 pub fn write(dir: &Path) -> Result<LikelihoodModelsReport> {
