@@ -421,6 +421,58 @@ fn grid_law_propagates_gaussians_exactly() {
     );
 }
 
+/// The accessors and one step against brute force. `density` is the pdf at the grid points;
+/// `expect` gives the first two moments of `N(0.3, 1.2^2)` (trapezoid rule on a smooth,
+/// decaying integrand: error far below the 1e-9 asserted). A step whose every mean lies just
+/// beyond the lower edge (at `lo - 10 sd + h/2`, inside the kernel radius of the first grid
+/// point only) puts exactly `Σ_j p_j h N(lo; m, sd^2)` there and nothing elsewhere; the sum is
+/// done here term by term (relative 1e-12: the same terms in another order). Bad step input
+/// (a mean map of the wrong length or not finite, a NaN or infinite sd) is a typed error.
+#[test]
+fn grid_law_accessors_and_edge_step_match_brute_force() {
+    use score_sde::sampling::GridLaw;
+    let mix = GaussianMixture::new_1d(&[1.0], &[0.3], &[1.2]).unwrap();
+    let (lo, h) = (-12.0, 0.02);
+    let law = GridLaw::from_mixture(&mix, lo, 12.0, h).unwrap();
+    let xs = law.grid();
+    assert_eq!(law.density().len(), xs.len());
+    let pdf = mix
+        .pdf(
+            Array2::from_shape_vec((xs.len(), 1), xs.clone())
+                .unwrap()
+                .view(),
+        )
+        .unwrap();
+    for ((x, p), want) in xs.iter().zip(law.density()).zip(pdf) {
+        assert!((p - want).abs() <= 1e-12 * want, "{x}: {p} vs {want}");
+    }
+    assert!((law.expect(|x| x) - 0.3).abs() < 1e-9);
+    assert!((law.expect(|x| x * x) - (0.09 + 1.44)).abs() < 1e-9);
+    let sd = 0.25;
+    let m = lo - 10.0 * sd + 0.5 * h;
+    let next = law.step(&vec![m; xs.len()], sd).unwrap();
+    let phi = (-0.5 * ((lo - m) / sd).powi(2)).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
+    let want: f64 = law.density().iter().map(|p| p * h * phi).sum();
+    let q = next.density();
+    assert!(
+        want > 0.0 && (q[0] - want).abs() < 1e-12 * want,
+        "{} vs {want}",
+        q[0]
+    );
+    assert!(q[1..].iter().all(|&v| v == 0.0));
+    let n = xs.len();
+    let mut nan = xs.clone();
+    nan[7] = f64::NAN;
+    for (mean, sd, what) in [
+        (vec![0.0; n - 1], 0.25, "short mean map"),
+        (nan, 0.25, "NaN mean"),
+        (xs.clone(), f64::NAN, "NaN sd"),
+        (xs.clone(), f64::INFINITY, "infinite sd"),
+    ] {
+        assert!(law.step(&mean, sd).is_err(), "{what}");
+    }
+}
+
 fn vp_law(pred: Predictor, corrector: Option<LangevinCorrector>, steps: usize) -> f64 {
     use score_sde::sampling::{pc_law_1d, GridLaw};
     let p0 = GaussianMixture::seed_ve();

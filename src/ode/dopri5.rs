@@ -349,4 +349,62 @@ mod tests {
             .fold(0.0, f64::max);
         assert!(worst > 1e-6, "B4 meets every order-5 condition ({worst})");
     }
+
+    /// The starting step of `y' = f(t, y)` for a single entry, by [`initial_step`].
+    fn start(f: impl Fn(f64, f64) -> f64, t: f64, y: f64, dir: f64, rtol: f64, atol: f64) -> f64 {
+        let mut g = |t: f64, y: ArrayView2<f64>| Ok(y.mapv(|v| f(t, v)));
+        let y = Array2::from_elem((1, 1), y);
+        let f0 = g(t, y.view()).unwrap();
+        let (o, mut n) = (Dopri5Options::new(rtol, atol), 0);
+        let h = initial_step(&mut g, t, &y, &f0, dir, &o, &mut n).unwrap();
+        assert_eq!(n, 1, "one trial evaluation");
+        h
+    }
+
+    /// Hairer's rule by hand (Solving ODEs I, II.4, with scipy's strict `< 1e-5`), one case per
+    /// branch. With `y0 = 1`, `sc = atol + rtol`: `d0 = d1 = 1/sc` give `h0 = 0.01`; the trial
+    /// Euler step of `y' = -y` (or, backwards from t = 1, of `y' = t`) changes `f` by 0.01, so
+    /// `d2 = 1/sc` and `h = min(100 h0, (0.01 sc)^(1/5))`.
+    #[test]
+    fn initial_step_follows_hairers_rule() {
+        let (rtol, atol) = (1e-6f64, 1e-9);
+        let want = (0.01 * (atol + rtol)).powf(0.2);
+        for (h, case) in [
+            (start(|_, y| -y, 0.0, 1.0, 1.0, rtol, atol), "decay"),
+            (
+                start(|t, _| t, 1.0, 1.0, -1.0, rtol, atol),
+                "y' = t backwards",
+            ),
+        ] {
+            assert!((h - want).abs() < 1e-14 * want, "{case}: {h} vs {want}");
+        }
+        // y0 = 0: d0 = 0 < 1e-5, so h0 = 1e-6; f = 1 gives d1 = 1/atol, d2 = 0, and
+        // h1 = (0.01 atol)^(1/5) = 6.3e-3 exceeds 100 h0 = 1e-4.
+        let h = start(|_, _| 1.0, 0.0, 0.0, 1.0, rtol, atol);
+        assert!((h - 1e-4).abs() < 1e-18, "y0 = 0: {h}");
+        // f = 0: d1 = d2 = 0, so h1 = max(1e-3 h0, 1e-6) = 1e-6 with h0 = 1e-6.
+        let h = start(|_, _| 0.0, 0.0, 1.0, 1.0, rtol, atol);
+        assert!((h - 1e-6).abs() < 1e-20, "f = 0: {h}");
+        // The thresholds are strict: with atol = 1 and a negligible rtol, sc = 1 exactly, so
+        // y0 = 1e-5 puts d0 on the threshold (h0 = 0.01 d0 / d1 = 1e-7, not 1e-6) and f = 1e-5
+        // puts d1 on it (h0 = 1000, h = (0.01 / 1e-5)^(1/5)).
+        let h = start(|_, _| 1.0, 0.0, 1e-5, 1.0, 1e-300, 1.0);
+        assert!((h - 1e-5).abs() < 1e-19, "d0 = 1e-5: {h}");
+        let h = start(|_, _| 1e-5, 0.0, 1.0, 1.0, 1e-300, 1.0);
+        let want = 1000f64.powf(0.2);
+        assert!((h - want).abs() < 1e-14, "d1 = 1e-5: {h} vs {want}");
+    }
+
+    /// After an accepted step the size is multiplied by the controller's factor (clamped to
+    /// [0.2, 5]): on the smooth decay `y' = -y` the steps then track the error estimate and
+    /// none is rejected. Adding the factor instead grows every step by at least 0.2, far past
+    /// the tolerance, and each growth is rejected.
+    #[test]
+    fn smooth_decay_is_integrated_without_rejections() {
+        let f = |_t: f64, y: ArrayView2<f64>| Ok(y.mapv(|v| -v));
+        let opts = Dopri5Options::new(1e-8, 1e-12);
+        let sol = dopri5(f, 0.0, 10.0, Array2::from_elem((1, 1), 1.0), &opts).unwrap();
+        assert_eq!(sol.n_rejected, 0, "{} steps", sol.n_steps);
+        assert!(sol.n_steps > 20, "{} steps", sol.n_steps);
+    }
 }

@@ -59,3 +59,22 @@ pub(crate) fn time_grid(
     }
     Ok(crate::quadrature::linspace(t_min, t_max, n_time_points))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::time_grid;
+    use crate::sde::Vp;
+
+    /// Two time points, `[t_min, T]`, are the smallest grid (one step); one point, a NaN or
+    /// negative `t_min`, or `t_min = T` are errors.
+    #[test]
+    fn time_grid_bounds() {
+        let sde = Vp::song();
+        assert_eq!(time_grid(&sde, 2, 1e-3).unwrap(), vec![1e-3, 1.0]);
+        assert_eq!(time_grid(&sde, 3, 0.0).unwrap(), vec![0.0, 0.5, 1.0]);
+        assert!(time_grid(&sde, 1, 1e-3).is_err());
+        for t_min in [f64::NAN, -1e-3, 1.0] {
+            assert!(time_grid(&sde, 10, t_min).is_err(), "{t_min}");
+        }
+    }
+}
