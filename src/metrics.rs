@@ -1,4 +1,7 @@
 //! Distances between a sample and a target, score errors, and the density recovered from a score.
+mod frechet;
+pub use frechet::{frechet_distance_sq, symmetric_eigen, GaussianFit};
+
 use ndarray::Array2;
 use rand::Rng;
 

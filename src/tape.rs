@@ -17,7 +17,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::{Error, Result};
-use ndarray::{Array2, Axis, Zip};
+use ndarray::{Array2, ArrayView1, Axis, Zip};
 
 /// The next tape id (ids are never reused within a process).
 static NEXT_TAPE_ID: AtomicU64 = AtomicU64::new(0);
@@ -50,6 +50,7 @@ enum Op {
     Softplus(usize),
     Sum(usize),
     Mean(usize),
+    SoftmaxXent(usize, usize),
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +84,15 @@ pub fn silu(x: f64) -> f64 {
 /// ReLU `max(x, 0)`.
 pub fn relu(x: f64) -> f64 {
     x.max(0.0)
+}
+
+/// `log Σ_c e^{a_c}`, shifted by the maximum (no overflow; `-inf` for an all `-inf` row).
+fn log_sum_exp(a: ArrayView1<f64>) -> f64 {
+    let m = a.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + a.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
 }
 
 /// Derivative of SiLU: `σ(x)(1 + x(1-σ(x)))`.
@@ -303,6 +313,40 @@ impl Tape {
         Ok(self.push(value, Op::Mean(a.index), rg))
     }
 
+    /// Mean cross-entropy of the row-wise softmax of logits `A` against target distributions
+    /// `T` (rows of `[n, k]`, e.g. one-hot labels; a constant):
+    /// `y = -(1/n) Σ_i Σ_c T_ic log softmax(A_i)_c`, with `log softmax(a)_c = a_c - logsumexp(a)`
+    /// (shifted by the row maximum: no overflow). VJP: `dA = (g/n)(softmax(A) rowsum(T) - T)`.
+    /// Errors on shapes that differ, on an empty batch, and on a `T` that needs a gradient.
+    pub fn softmax_cross_entropy(&mut self, a: Var, t: Var) -> Result<Var> {
+        let (x, y) = self.same_shape("softmax_cross_entropy", a, t)?;
+        if x.value.is_empty() {
+            return Err(Error::shape(
+                "softmax_cross_entropy (of an empty batch)",
+                "non-empty",
+                dims(&x.value),
+            ));
+        }
+        if y.requires_grad {
+            return Err(Error::param(
+                "t",
+                "the targets of softmax_cross_entropy must be a constant",
+            ));
+        }
+        let mut total = 0.0;
+        for (row, target) in x.value.rows().into_iter().zip(y.value.rows()) {
+            let lse = log_sum_exp(row);
+            total -= row
+                .iter()
+                .zip(target)
+                .map(|(a, t)| t * (a - lse))
+                .sum::<f64>();
+        }
+        let value = Array2::from_elem((1, 1), total / x.value.nrows() as f64);
+        let rg = x.requires_grad;
+        Ok(self.push(value, Op::SoftmaxXent(a.index, t.index), rg))
+    }
+
     /// Backpropagates from the 1×1 output `out`: returns `∂out/∂v` for every leaf `v`.
     ///
     /// Nodes are visited in reverse creation order (a topological order, since inputs
@@ -416,6 +460,20 @@ impl Tape {
             Op::Mean(a) => {
                 let x = val(a);
                 let d = Array2::from_elem(x.raw_dim(), g[[0, 0]] / x.len() as f64);
+                self.acc(grads, a, d)
+            }
+            Op::SoftmaxXent(a, t) => {
+                let (x, target) = (val(a), val(t));
+                let c = g[[0, 0]] / x.nrows() as f64;
+                let mut d = Array2::zeros(x.raw_dim());
+                for ((mut d, row), target) in
+                    d.rows_mut().into_iter().zip(x.rows()).zip(target.rows())
+                {
+                    let (lse, mass) = (log_sum_exp(row), target.sum());
+                    for ((d, a), t) in d.iter_mut().zip(row).zip(target) {
+                        *d = c * ((a - lse).exp() * mass - t);
+                    }
+                }
                 self.acc(grads, a, d)
             }
         }

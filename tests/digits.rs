@@ -253,7 +253,7 @@ fn train_digits_lowers_the_eps_loss() {
 }
 
 /// The network experiment end to end on a tiny configuration: one row per (sampler,
-/// weights), finite distances, one grid per training set.
+/// weights), finite distances, one grid per training set, and the classifier's verdict.
 #[test]
 fn digits_network_experiment_runs_end_to_end() {
     use score_sde::book::experiment::digits_network::{run, DigitsNetworkConfig};
@@ -270,10 +270,30 @@ fn digits_network_experiment_runs_end_to_end() {
         n_samples: 10,
         ancestral_steps: 20,
         ode_steps: 5,
+        classifier: score_sde::digits::ClassifierConfig {
+            steps: 300,
+            ..score_sde::digits::ClassifierConfig::book()
+        },
         seed: 1,
     };
     let r = run(&cfg, None).unwrap();
     assert_eq!(r.rows.len(), 4);
+    // The judge: a classifier well above chance after 300 steps, a histogram per row that
+    // counts every sample, Fréchet distances that are positive and finite, and the floor
+    // (real images) below every 50-step network's distance in pixels.
+    assert!(r.classifier_accuracy > 0.8, "{}", r.classifier_accuracy);
+    for row in &r.rows {
+        let q = &row.quality;
+        assert_eq!(q.classes.histogram.iter().sum::<usize>(), 10);
+        assert!(q.fd_pixels.is_finite() && q.fd_features.is_finite());
+        assert!(
+            r.real.iter().all(|f| q.fd_pixels > f.fd_pixels),
+            "{q:?} vs {:?}",
+            r.real
+        );
+    }
+    assert_eq!(r.test_classes.histogram.iter().sum::<usize>(), 297);
+    assert_eq!(r.real.len(), 20);
     assert!(r
         .rows
         .iter()

@@ -473,6 +473,69 @@ fn grid_law_accessors_and_edge_step_match_brute_force() {
     }
 }
 
+/// Tweedie's denoising step in `pc_law_1d` is the linear map `x -> (x + v s(x)) / mu`; for
+/// Gaussian data `N(m0, 1)` and the exact score `s = -(x - mu m0) / (mu^2 + v)` it is
+/// `x -> A x + B` with `A = mu / (mu^2 + v)`, `B = v m0 / (mu^2 + v)`, so the denoised law has
+/// mean `A m + B` and variance `A^2 s^2` of the law without the step (same run otherwise).
+/// The laws' moments come from the same grid computation: 1e-9 (relative for the variance).
+/// `Law1d::cdf` is linear between the knots: at a midpoint of the grid law of `N(0, 1)`
+/// (h = 0.02) it is within `h^2 max|phi'| / 8 = 1.2e-5` of `Phi` (asserted 2e-5; the next
+/// interval's value would be off by `h phi ~ 8e-3`), 0 below the knots and 1 above.
+/// `w1_to_mixture` integrates beyond the knots: from `N(0, 0.2^2)` on [-1, 1] to
+/// `N(5, 0.5^2)`, with no overlap, W1 is the difference of the means, up to the linear
+/// interpolation of the CDF between knots (h = 0.01: 3e-6 measured, 2e-5 asserted; without
+/// the range beyond the knots W1 would be about 2).
+#[test]
+fn pc_law_denoising_and_law1d_cdf_and_range() {
+    use score_sde::sampling::{pc_law_1d, GridLaw};
+    let m0 = 0.5;
+    let p0 = GaussianMixture::new_1d(&[1.0], &[m0], &[1.0]).unwrap();
+    let vp = Vp::song();
+    let score = ExactScore::new(&p0, &vp);
+    let start = GridLaw::from_mixture(&p0.diffused(&vp, 1.0).unwrap(), -9.0, 9.0, 0.02).unwrap();
+    let run = |denoise: bool| {
+        let cfg = PcConfig {
+            t_min: 0.05,
+            denoise,
+            ..PcConfig::predictor_only(Predictor::ReverseDiffusion, 41)
+        };
+        pc_law_1d(&vp, &score, &start, &cfg).unwrap()
+    };
+    let (plain, denoised) = (run(false), run(true));
+    let (mu, v) = (vp.mean_factor(0.05), vp.kernel_var(0.05));
+    let (a, b) = (mu / (mu * mu + v), v * m0 / (mu * mu + v));
+    assert!((denoised.mean() - (a * plain.mean() + b)).abs() < 1e-9);
+    let want = a * a * plain.variance();
+    assert!((denoised.variance() - want).abs() < 1e-9 * want, "{want}");
+    assert!(
+        denoised.variance() < 0.99 * plain.variance(),
+        "the step shrinks"
+    );
+    let g = GaussianMixture::new_1d(&[1.0], &[0.0], &[1.0]).unwrap();
+    let law = GridLaw::from_mixture(&g, -12.0, 12.0, 0.02)
+        .unwrap()
+        .law()
+        .unwrap();
+    for x in [-1.31, 0.01, 0.45, 2.07] {
+        let phi = g.cdf_1d(x).unwrap();
+        assert!(
+            (law.cdf(x) - phi).abs() < 2e-5,
+            "{x}: {} vs {phi}",
+            law.cdf(x)
+        );
+    }
+    assert_eq!(law.cdf(-13.0), 0.0);
+    assert!((law.cdf(13.0) - 1.0).abs() < 1e-12);
+    let narrow = GaussianMixture::new_1d(&[1.0], &[0.0], &[0.2]).unwrap();
+    let law = GridLaw::from_mixture(&narrow, -1.0, 1.0, 0.01)
+        .unwrap()
+        .law()
+        .unwrap();
+    let far = GaussianMixture::new_1d(&[1.0], &[5.0], &[0.5]).unwrap();
+    let w1 = law.w1_to_mixture(&far).unwrap();
+    assert!((w1 - (5.0 - law.mean())).abs() < 2e-5, "{w1}");
+}
+
 fn vp_law(pred: Predictor, corrector: Option<LangevinCorrector>, steps: usize) -> f64 {
     use score_sde::sampling::{pc_law_1d, GridLaw};
     let p0 = GaussianMixture::seed_ve();

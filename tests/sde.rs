@@ -191,6 +191,41 @@ fn diffused_mixture_solves_fokker_planck() {
     }
 }
 
+/// `GenericSde` reports the horizon and the coefficients it was given (`T = 2.5`,
+/// `f(t) = -t`, `g(t) = 1 + t`), and its marginal moments by quadrature match the closed
+/// forms `mu(t) = exp(-t^2 / 2)`, `zeta^2(t) = ∫_0^t mu(t)^2 / mu(s)^2 g(s)^2 ds` (here by
+/// an independent 2000-panel Simpson rule, relative 1e-9).
+#[test]
+fn generic_sde_keeps_its_coefficients() {
+    let sde = GenericSde::new(|t| -t, |t| 1.0 + t, 2.5).unwrap();
+    assert_eq!(sde.t_max(), 2.5);
+    for t in [0.0, 0.7, 2.5] {
+        assert_eq!(sde.drift_coef(t), -t);
+        assert_eq!(sde.diffusion(t), 1.0 + t);
+    }
+    let t = 1.9f64;
+    let mu = |t: f64| (-0.5 * t * t).exp();
+    assert!((sde.mean_factor(t) - mu(t)).abs() < 1e-12);
+    let n = 2000;
+    let h = t / n as f64;
+    let f = |s: f64| (mu(t) / mu(s)).powi(2) * (1.0 + s).powi(2);
+    let simpson = (0..=n)
+        .map(|i| {
+            let w = if i == 0 || i == n {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
+            w * f(i as f64 * h)
+        })
+        .sum::<f64>()
+        * h
+        / 3.0;
+    assert!((sde.kernel_var(t) - simpson).abs() < 1e-9 * simpson);
+}
+
 #[test]
 fn bad_input_is_a_typed_error() {
     assert!(Geometric::new(-0.1, 1.0).is_err());
@@ -238,6 +273,17 @@ fn bad_input_is_a_typed_error() {
     assert!(GenericSde::new(|_| 0.0, |t: f64| 1.0 / t.sqrt(), 1.0).is_err());
     let ok = GenericSde::with_tol(|_| -0.5, |_| 1.0, 1.0, 1e-9).unwrap();
     assert_eq!(ok.tol(), 1e-9);
+    // perturb: one time per row, and noise of the data's shape.
+    let x0 = Array2::zeros((3, 2));
+    let t3 = ndarray::Array1::from(vec![0.5; 3]);
+    let t2 = ndarray::Array1::from(vec![0.5; 2]);
+    assert!(sde
+        .perturb(x0.view(), t3.view(), Array2::zeros((3, 2)).view())
+        .is_ok());
+    for (t, z) in [(&t2, (3, 2)), (&t3, (3, 1))] {
+        let e = sde.perturb(x0.view(), t.view(), Array2::zeros(z).view());
+        assert!(e.unwrap_err().to_string().contains("shape mismatch"));
+    }
     // A VE noise scale whose square dips between the old 65-point grid (a bump of width
     // 1e-3 around t = 0.3) is rejected by the finer check.
     struct Dip;

@@ -130,6 +130,33 @@ fn scale_rows_gradient() {
     );
 }
 
+/// A binary op needs a gradient when either input does: with one input a constant, the
+/// gradient of the other still matches finite differences (an `and` in place of the `or`
+/// would leave it zero).
+#[test]
+fn binary_ops_with_one_constant_input() {
+    type Build = fn(&mut Tape, Var, Var) -> score_sde::Result<Var>;
+    type Case = (&'static str, (usize, usize), (usize, usize), Build);
+    let ops: [Case; 5] = [
+        ("matmul", (3, 4), (4, 2), |t, a, b| t.matmul(a, b)),
+        ("add_bias", (4, 3), (1, 3), |t, a, b| t.add_bias(a, b)),
+        ("add", (3, 2), (3, 2), |t, a, b| t.add(a, b)),
+        ("sub", (3, 2), (3, 2), |t, a, b| t.sub(a, b)),
+        ("scale_rows", (4, 3), (4, 1), |t, a, b| t.scale_rows(a, b)),
+    ];
+    for (name, da, db, op) in ops {
+        let (a, b) = (input(da.0, da.1, 21), input(db.0, db.1, 22));
+        check(name, vec![b.clone()], &|t, v| {
+            let c = t.constant(a.clone());
+            op(t, c, v[0])
+        });
+        check(name, vec![a.clone()], &|t, v| {
+            let c = t.constant(b.clone());
+            op(t, v[0], c)
+        });
+    }
+}
+
 #[test]
 fn scale_gradient() {
     check("scale", vec![input(2, 3, 9)], &|t, v| t.scale(v[0], -1.7));
@@ -158,6 +185,55 @@ fn wide_range_activation_gradients() {
 fn sum_mean_gradients() {
     check("sum", vec![input(3, 4, 16)], &|t, v| t.sum(v[0]));
     check("mean", vec![input(3, 4, 17)], &|t, v| t.mean(v[0]));
+}
+
+/// Softmax cross-entropy: the VJP against central differences, with one-hot targets and with
+/// soft targets whose rows do not sum to one (the `rowsum(T)` factor of the VJP); the value
+/// against closed forms: `log k` for equal logits, `softplus(b - a)` for two classes (label
+/// on `a`), finite for logits of 1e3 (the shift by the row maximum); typed errors for a
+/// target that is a leaf, a shape mismatch and an empty batch.
+#[test]
+fn softmax_cross_entropy_gradient_and_value() {
+    let onehot = array![
+        [1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0],
+        [1.0, 0.0, 0.0]
+    ];
+    let soft = random(4, 3, 0.1, 0.9, false, 18);
+    for (name, target) in [("one-hot", onehot), ("soft", soft)] {
+        check(name, vec![input(4, 3, 19)], &|t, v| {
+            let c = t.constant(target.clone());
+            t.softmax_cross_entropy(v[0], c)
+        });
+    }
+    let value = |logits: Array2<f64>, target: Array2<f64>| {
+        let mut t = Tape::new();
+        let (a, y) = (t.leaf(logits), t.constant(target));
+        let l = t.softmax_cross_entropy(a, y).unwrap();
+        t.value(l).unwrap()[[0, 0]]
+    };
+    let v = value(
+        Array2::from_elem((2, 5), 0.7),
+        array![[0., 1., 0., 0., 0.], [0., 0., 0., 0., 1.]],
+    );
+    assert!((v - 5f64.ln()).abs() < 1e-15, "{v}");
+    let (a, b) = (0.3, -1.2);
+    let v = value(array![[a, b]], array![[1.0, 0.0]]);
+    assert!((v - score_sde::tape::softplus(b - a)).abs() < 1e-15, "{v}");
+    let v = value(array![[1e3, 0.0]], array![[0.0, 1.0]]);
+    assert!((v - 1e3).abs() < 1e-12, "{v}");
+    let mut t = Tape::new();
+    let a = t.leaf(input(2, 3, 20));
+    let leaf_target = t.leaf(array![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+    assert!(t.softmax_cross_entropy(a, leaf_target).is_err());
+    let narrow = t.constant(array![[1.0, 0.0], [0.0, 1.0]]);
+    assert!(is_shape_err(t.softmax_cross_entropy(a, narrow)));
+    let (e1, e2) = (
+        t.leaf(Array2::zeros((0, 3))),
+        t.constant(Array2::zeros((0, 3))),
+    );
+    assert!(is_shape_err(t.softmax_cross_entropy(e1, e2)));
 }
 
 #[test]

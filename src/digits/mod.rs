@@ -1,9 +1,11 @@
 //! Real data: the UCI optical-recognition digits (8x8 images), their seeded train/test split,
 //! the network trained on them, and the distances that tell generation from memorisation.
+mod classifier;
 mod data;
 mod model;
 mod nearest;
 
+pub use classifier::{ClassReport, ClassifierConfig, DigitClassifier, CLASSES};
 pub use data::{Digits, DIGITS_DESCRIPTION, GREY_LEVELS, SIDE};
 pub use model::{train_digits, DigitsModel, DigitsTrainConfig, Trained};
 pub use nearest::{near_copy_fraction, nearest_neighbours, NearCopy};

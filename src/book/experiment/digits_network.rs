@@ -1,21 +1,27 @@
 //! The digits chapter's network beside the oracle: the eps network trained on the first `n`
 //! training images, sampled by ancestral sampling and by DPM-Solver++(2M), each with and
 //! without the EMA of its weights, and measured like the exact empirical score: distance of
-//! each sample to its nearest training image, against the same distance for test images.
+//! each sample to its nearest training image, against the same distance for test images;
+//! and judged by a digit classifier trained on the real images: the class histogram, the mean
+//! confidence and the Fréchet distance to the test images in pixels and in the classifier's
+//! features, beside the same distance for as many real training images (the floor).
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::digits::{
-    near_copy_fraction, nearest_neighbours, train_digits, Digits, DigitsModel, DigitsTrainConfig,
-    NearCopy,
+    near_copy_fraction, nearest_neighbours, train_digits, ClassReport, ClassifierConfig,
+    DigitClassifier, Digits, DigitsModel, DigitsTrainConfig, NearCopy,
 };
 use crate::error::Result;
-use crate::metrics::quantile;
+use crate::metrics::{frechet_distance_sq, quantile, GaussianFit};
 use crate::progress::ProgressBar;
 use crate::rng::seeded;
 use crate::sampling::sigma::sigma_of_t;
 use crate::sampling::{Sampler, Schedule};
 use crate::sde::{LinearSde, Vp};
+
+/// How many random sets of real images give the Fréchet floor and its spread.
+pub const FLOOR_DRAWS: usize = 20;
 
 /// Training sets, training, sampling.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +33,7 @@ pub struct DigitsNetworkConfig {
     pub ancestral_steps: usize,
     /// DPM-Solver++(2M) steps (Karras grid down to `sigma(t_eps)`).
     pub ode_steps: usize,
+    pub classifier: ClassifierConfig,
     pub seed: u64,
 }
 
@@ -39,6 +46,7 @@ impl DigitsNetworkConfig {
             n_samples: 200,
             ancestral_steps: 200,
             ode_steps: 40,
+            classifier: ClassifierConfig::book(),
             seed: 31,
         }
     }
@@ -55,6 +63,39 @@ pub struct NetworkRow {
     pub copies: f64,
     /// The smallest and largest pixel value of the samples (the data lie in [-1, 1]).
     pub pixel_range: (f64, f64),
+    /// What the classifier sees in the samples.
+    pub quality: Quality,
+}
+
+/// A set of images judged against the test images: the classifier's class histogram and
+/// mean confidence, and the squared Fréchet distance to the test images in pixel space and
+/// in the classifier's feature space.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Quality {
+    pub classes: ClassReport,
+    pub fd_pixels: f64,
+    pub fd_features: f64,
+}
+
+/// The judge: the classifier and the Gaussian fits of the test images.
+struct Judge {
+    classifier: DigitClassifier,
+    test_pixels: GaussianFit,
+    test_features: GaussianFit,
+}
+
+impl Judge {
+    fn quality(&self, x: ndarray::ArrayView2<f64>) -> Result<Quality> {
+        let features = self.classifier.features(x)?;
+        Ok(Quality {
+            classes: self.classifier.report(x)?,
+            fd_pixels: frechet_distance_sq(&GaussianFit::of_rows(x)?, &self.test_pixels)?,
+            fd_features: frechet_distance_sq(
+                &GaussianFit::of_rows(features.view())?,
+                &self.test_features,
+            )?,
+        })
+    }
 }
 
 /// Everything the chapter shows from the network.
@@ -67,6 +108,16 @@ pub struct DigitsNetworkReport {
     /// Ancestral EMA samples per training set (the first 16) and their nearest training
     /// images.
     pub grids: Vec<SampleGrid>,
+    /// The classifier's accuracy on the test images.
+    pub classifier_accuracy: f64,
+    /// The floor: [`FLOOR_DRAWS`] sets of `n_samples` training images, each drawn at random
+    /// without replacement, judged like the samples (a Fréchet distance has a positive bias
+    /// at a finite sample size, so the samples are compared with real images of the same
+    /// number; the spread over the draws is the scale of a distance's sampling noise).
+    pub real: Vec<Quality>,
+    /// The classifier on the test images themselves (their histogram is the true one up to
+    /// its few errors).
+    pub test_classes: ClassReport,
 }
 
 /// A training-set size, samples and their nearest training images (rows of 64 pixels).
@@ -104,6 +155,26 @@ pub fn run(
         sigma_min: sigma_of_t(&sde, t_eps),
     }
     .times(&sde, config.ode_steps)?;
+    let classifier = DigitClassifier::train(
+        digits.train.view(),
+        &digits.train_labels,
+        &config.classifier,
+    )?;
+    let classifier_accuracy = classifier.accuracy(digits.test.view(), &digits.test_labels)?;
+    let judge = Judge {
+        test_pixels: GaussianFit::of_rows(digits.test.view())?,
+        test_features: GaussianFit::of_rows(classifier.features(digits.test.view())?.view())?,
+        classifier,
+    };
+    let mut rng = seeded(config.seed);
+    let m = config.n_samples.min(digits.train.nrows());
+    let real = (0..FLOOR_DRAWS)
+        .map(|_| {
+            let pick = rand::seq::index::sample(&mut rng, digits.train.nrows(), m).into_vec();
+            judge.quality(digits.train.select(ndarray::Axis(0), &pick).view())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let test_classes = judge.classifier.report(digits.test.view())?;
     let (mut rows, mut final_loss, mut grids) = (vec![], vec![], vec![]);
     for &n in &config.train_sizes {
         let train = digits.train_subset(n)?;
@@ -150,6 +221,7 @@ pub fn run(
                     test_nn_median,
                     copies: near_copy_fraction(&nn, rule)?,
                     pixel_range: (lo, hi),
+                    quality: judge.quality(x0.view())?,
                 });
             }
         }
@@ -159,5 +231,8 @@ pub fn run(
         rows,
         final_loss,
         grids,
+        classifier_accuracy,
+        real,
+        test_classes,
     })
 }

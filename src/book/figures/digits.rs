@@ -115,6 +115,8 @@ pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
         );
     }
     write_text(&dir.join("network.md"), &t)?;
+    write_text(&dir.join("quality.md"), &quality_table(&r))?;
+    let z = quality_claims(&r)?;
     for (n, samples, nearest) in &r.grids {
         let mut pairs = vec![];
         for (a, b) in samples.chunks(8).zip(nearest.chunks(8)) {
@@ -141,7 +143,19 @@ pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
         ("net_scale".to_string(), format!("{}", c.train.scale)),
         ("net_samples".to_string(), c.n_samples.to_string()),
         ("net_seconds".to_string(), format!("{seconds:.0}")),
+        (
+            "clf_accuracy".to_string(),
+            format!("{:.1}%", 100.0 * r.classifier_accuracy),
+        ),
+        (
+            "clf_hidden".to_string(),
+            format!("{:?}", c.classifier.hidden),
+        ),
+        ("clf_steps".to_string(), c.classifier.steps.to_string()),
     ];
+    for (name, v) in z {
+        numbers.push((name, format!("{v:.1}")));
+    }
     for (n, l) in &r.final_loss {
         numbers.push((format!("net_loss_{n}"), format!("{l:.3}")));
     }
@@ -155,4 +169,107 @@ pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
         &serde_json::to_string_pretty(&r)?,
     )?;
     Ok(r)
+}
+
+/// The classifier's verdict on each set of samples, with real images as the reference rows.
+fn quality_table(r: &DigitsNetworkReport) -> String {
+    let counts = |h: &[usize]| {
+        h.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut t = String::from(
+        "| images | count per class, 0 to 9 | mean confidence | Fréchet², pixels | Fréchet², features |\n|---|---|---|---|---|\n",
+    );
+    t += &format!(
+        "| the {} test images | `{}` | {:.3} | 0 | 0 |\n",
+        r.test_classes.histogram.iter().sum::<usize>(),
+        counts(&r.test_classes.histogram),
+        r.test_classes.mean_confidence
+    );
+    let q = &r.real[0];
+    let (px, ft) = floor(r);
+    t += &format!(
+        "| {} real training images (the floor: mean ± sd over {} draws) | `{}` | {:.3} | {:.2} ± {:.2} | {:.2} ± {:.2} |\n",
+        q.classes.histogram.iter().sum::<usize>(),
+        r.real.len(),
+        counts(&q.classes.histogram),
+        q.classes.mean_confidence,
+        px.0,
+        px.1,
+        ft.0,
+        ft.1
+    );
+    for row in &r.rows {
+        let q = &row.quality;
+        t += &format!(
+            "| network on {} images, {}, {} | `{}` | {:.3} | {:.2} | {:.2} |\n",
+            row.n_train,
+            row.sampler,
+            row.weights,
+            counts(&q.classes.histogram),
+            q.classes.mean_confidence,
+            q.fd_pixels,
+            q.fd_features
+        );
+    }
+    t
+}
+
+/// Mean and sample standard deviation of the floor's Fréchet distances (pixels, features).
+fn floor(r: &DigitsNetworkReport) -> ((f64, f64), (f64, f64)) {
+    let stats = |v: Vec<f64>| {
+        let (m, se) = crate::metrics::mean_se(&v);
+        (m, se * (v.len() as f64).sqrt())
+    };
+    (
+        stats(r.real.iter().map(|q| q.fd_pixels).collect()),
+        stats(r.real.iter().map(|q| q.fd_features).collect()),
+    )
+}
+
+/// Checks the sentences of "What the classifier shows" against the run and returns the EMA
+/// comparison in floor spreads, `(fd - floor mean) / floor sd`, for the ancestral samples of
+/// the network trained on the largest set (`ema_z_{px,ft}_{raw,ema}`). An error names the
+/// sentence that no longer holds.
+fn quality_claims(r: &DigitsNetworkReport) -> Result<Vec<(String, f64)>> {
+    let claim = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(crate::Error::param(
+                "digits chapter",
+                format!("the claim '{what}' no longer holds: rewrite the prose"),
+            ))
+        }
+    };
+    let ((px, px_sd), (ft, ft_sd)) = floor(r);
+    let real_conf = r.real[0].classes.mean_confidence;
+    let largest = r.rows.iter().map(|row| row.n_train).max().unwrap_or(0);
+    let mut z = vec![];
+    for row in &r.rows {
+        let q = &row.quality;
+        if row.sampler.starts_with("ancestral") {
+            claim(q.classes.histogram.iter().all(|&c| c > 0), "every class")?;
+            claim(q.classes.mean_confidence < real_conf, "less confident")?;
+            if row.n_train == largest {
+                let w = row.weights.to_lowercase();
+                z.push((format!("ema_z_px_{w}"), (q.fd_pixels - px) / px_sd));
+                z.push((format!("ema_z_ft_{w}"), (q.fd_features - ft) / ft_sd));
+            }
+        } else {
+            claim(
+                q.fd_pixels > 10.0 * px && q.fd_features > 10.0 * ft,
+                "far off by an order of magnitude",
+            )?;
+        }
+    }
+    let get = |k: &str| z.iter().find(|(n, _)| n == k).map_or(f64::NAN, |p| p.1);
+    claim(
+        get("ema_z_px_raw") > get("ema_z_px_ema") + 3.0
+            && get("ema_z_ft_raw") > get("ema_z_ft_ema") + 3.0,
+        "EMA matters here",
+    )?;
+    Ok(z)
 }
