@@ -161,11 +161,14 @@ def outcomes():
     overrides an earlier one)."""
     res = recorded()
     for f in sorted(OUT.glob("*/mutants.out/outcomes.json"), key=lambda p: p.stat().st_mtime):
+        names = f.parent.parent / "names.json"
+        rename = json.loads(names.read_text()) if names.exists() else {}
         for o in json.loads(f.read_text())["outcomes"]:
             sc = o["scenario"]
             if not isinstance(sc, dict) or "Mutant" not in sc:
                 continue
-            res[sc["Mutant"]["name"]] = o["summary"]
+            name = sc["Mutant"]["name"]
+            res[rename.get(name, name)] = o["summary"]
     return res
 
 
@@ -180,16 +183,63 @@ def equivalents():
     return eq
 
 
+def line_map(commit, path):
+    """Old line -> new line of `path` from `commit` to HEAD (`git diff -U0` hunks); lines
+    inside a changed hunk map to None."""
+    diff = subprocess.check_output(["git", "-C", ROOT, "diff", "-U0", commit, "HEAD", "--", path],
+                                   text=True)
+    hunks = [tuple(int(x) if x is not None else 1 for x in m.groups()) for m in
+             re.finditer(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", diff, re.M)]
+
+    def new_line(old):
+        shift = 0
+        for (o, oc, n, nc) in hunks:
+            # `-o,0`: lines inserted after old line o; otherwise old lines o..o+oc-1 changed.
+            end = o + 1 if oc == 0 else o + oc
+            if old < end:
+                if oc and old >= o:
+                    return None
+                break
+            shift += nc - oc
+        return old + shift
+    return new_line
+
+
+def head_name(name, commit, head_names, maps):
+    """The name at HEAD of the mutant `name` of `commit` (same file, column and description,
+    its line moved by the diff), or None if its line changed."""
+    f, line, rest = name.split(":", 2)
+    if f not in maps:
+        maps[f] = line_map(commit, f)
+    new = maps[f](int(line))
+    cand = f"{f}:{new}:{rest}" if new is not None else None
+    return cand if cand in head_names else None
+
+
 def cmd_retest(pattern):
+    """Reruns the missed mutants matching `pattern` at HEAD. Names carry line numbers of
+    commit.txt's commit; each is moved to its line at HEAD, and its outcome is recorded under
+    the old name (retest-*/names.json), so the report keeps describing the same mutants."""
+    commit = COMMIT.read_text().split()[0]
     tree("HEAD")
     res, rx = outcomes(), re.compile(pattern)
-    names = [n for n, s in res.items() if s != "CaughtMutant" and rx.search(n)]
-    by_file = {}
+    names = [n for n, s in res.items() if s == "MissedMutant" and rx.search(n)]
+    head_names = {m["name"] for m in list_all()}
+    maps, by_file, lost = {}, {}, []
     for n in names:
-        by_file.setdefault(n.split(":")[0], []).append(n)
+        h = head_name(n, commit, head_names, maps)
+        if h is None:
+            lost.append(n)
+        else:
+            by_file.setdefault(n.split(":")[0], {})[h] = n
+    for n in lost:
+        print("not at HEAD (its line changed):", n)
     for f, ns in by_file.items():
         tests = FILES.get(f) or MODULES[module_of(f)]
-        run("retest-" + Path(f).stem, [f], ns, tests)
+        group = "retest-" + Path(f).stem
+        (OUT / group).mkdir(parents=True, exist_ok=True)
+        (OUT / group / "names.json").write_text(json.dumps(ns, indent=1))
+        run(group, [f], list(ns), tests)
 
 
 def table(names, res, eq):
