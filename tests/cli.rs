@@ -53,6 +53,50 @@ fn run_writes_metrics_and_loadable_weights() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `digits` on a tiny run (first 100 images, 30 steps, 16 samples): every output file, and a
+/// metrics file whose histogram counts every sample.
+#[test]
+fn digits_writes_metrics_weights_and_grids() {
+    let dir = std::env::temp_dir().join(format!("score-sde-digits-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let args = [
+        "digits",
+        "--train-size",
+        "100",
+        "--steps",
+        "30",
+        "--samples",
+        "16",
+        "--sampler-steps",
+        "20",
+        "--threads",
+        "1",
+        "--out",
+        d,
+    ];
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Fréchet"), "{out}");
+    for f in [
+        "metrics.json",
+        "weights_ema.safetensors",
+        "time_features.json",
+        "samples.png",
+        "samples.svg",
+        "nearest_pairs.png",
+        "nearest_pairs.svg",
+    ] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    let hist = m["samples"]["classes"]["histogram"].as_array().unwrap();
+    assert_eq!(hist.iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), 16);
+    let net = score_sde::nn::weights_io::load(dir.join("weights_ema.safetensors")).unwrap();
+    assert_eq!(net.sizes(), vec![96, 256, 256, 256, 64]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A table of hostile arguments: huge, negative, NaN, infinite, empty, unknown, missing files,
 /// corrupt, truncated and empty weights, weights of another shape. Each must exit non-zero with
 /// exactly one line on stderr that starts with `error:`, no panic, and write nothing.
@@ -86,6 +130,15 @@ fn hostile_arguments_give_one_error_line_and_write_nothing() {
     let o = out.to_str().unwrap();
     let huge = "18446744073709551615";
     let cases: Vec<Vec<&str>> = vec![
+        vec!["digits", "--out", o, "--train-size", "0"],
+        vec!["digits", "--out", o, "--train-size", "1501"],
+        vec!["digits", "--out", o, "--steps", huge],
+        vec!["digits", "--out", o, "--samples", "1"],
+        vec!["digits", "--out", o, "--samples", "-5"],
+        vec!["digits", "--out", o, "--sampler", "warp", "--steps", "1"],
+        vec!["digits", "--out", o, "--schedule", "cosine", "--steps", "1"],
+        vec!["digits", "--out", o, "--sampler-steps", "0"],
+        vec!["digits", "--out", o, "--threads", "0"],
         vec!["run", "--out", o, "--steps", huge],
         vec!["run", "--out", o, "--steps", "-1"],
         vec!["run", "--out", o, "--steps", "0"],

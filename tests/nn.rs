@@ -371,6 +371,42 @@ fn ema_update_formula() {
     assert_eq!(copy.model(), &b);
 }
 
+/// The warm-up decays are `(1 + k)/(10 + k)` = 0.1, 2/11, 0.25, ... until they reach `d`;
+/// after updates towards a fixed `b` the weight left on the start `a` is the product of the
+/// decays used, `Π_k d_k`, so `θ̄ = w a + (1 - w) b` (to rounding, 1e-15). Without warm-up
+/// the weight is `d^k`.
+#[test]
+fn ema_warmup_decays() {
+    let a = net(&[2, 3, 1], Activation::Tanh, 20);
+    let b = net(&[2, 3, 1], Activation::Tanh, 21);
+    let d = 0.5;
+    let mut ema = Ema::new(&a, d).unwrap().with_warmup();
+    let mut plain = Ema::new(&a, d).unwrap();
+    let (mut w, mut w_plain) = (1.0, 1.0);
+    for k in 0..12 {
+        let want = d.min((1.0 + k as f64) / (10.0 + k as f64));
+        assert_eq!(ema.current_decay(), want, "update {k}");
+        assert_eq!(plain.current_decay(), d);
+        ema.update(&b).unwrap();
+        plain.update(&b).unwrap();
+        w *= want;
+        w_plain *= d;
+    }
+    for (e, (wa, name)) in [(&ema, (w, "warm-up")), (&plain, (w_plain, "plain"))] {
+        for ((s, pa), pb) in e
+            .model()
+            .parameters()
+            .iter()
+            .zip(a.parameters())
+            .zip(b.parameters())
+        {
+            let want = pa.mapv(|x| wa * x) + pb.mapv(|x| (1.0 - wa) * x);
+            assert!((*s - &want).iter().all(|v| v.abs() < 1e-15), "{name}");
+        }
+    }
+    assert!(w < 1e-5 && w_plain > 2e-4, "{w} {w_plain}");
+}
+
 #[test]
 fn ema_rejects_bad_input() {
     let a = net(&[2, 3, 1], Activation::Tanh, 20);

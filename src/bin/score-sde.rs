@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use score_sde::book::experiment::digits_run::{self, DigitsRunConfig};
 use score_sde::book::experiment::ve_seed::{self, Prior, VeSeedConfig};
+use score_sde::digits::DigitsTrainConfig;
 use score_sde::loss::Weighting;
 use score_sde::nn::weights_io;
 use score_sde::progress;
@@ -81,6 +83,35 @@ enum Command {
         #[arg(long, default_value = "karras")]
         schedule: String,
     },
+    /// Train the digits network (VP SDE, 8x8 images), sample it, and judge the samples.
+    Digits {
+        /// Train on the first N training images, 1 to 1500.
+        #[arg(long, default_value_t = 1500, value_parser = bounded(1, 1500))]
+        train_size: usize,
+        /// Adam steps, 1 to 1,000,000.
+        #[arg(long, default_value_t = 6000, value_parser = bounded(1, MAX_STEPS))]
+        steps: usize,
+        /// Images sampled, 2 to 10,000.
+        #[arg(long, default_value_t = 64, value_parser = bounded(2, 10_000))]
+        samples: usize,
+        /// Sampler (as for `sample --sampler`).
+        #[arg(long, default_value = "ancestral")]
+        sampler: String,
+        /// Steps of the sampler's grid, 1 to 100,000.
+        #[arg(long, default_value_t = 200, value_parser = bounded(1, 100_000))]
+        sampler_steps: usize,
+        /// Spacing of the sampler's grid: uniform (equal steps in t) or karras.
+        #[arg(long, default_value = "uniform")]
+        schedule: String,
+        /// Training threads, 1 to 256.
+        #[arg(long, default_value_t = 2, value_parser = bounded(1, 256))]
+        threads: usize,
+        #[arg(long, default_value_t = 31)]
+        seed: u64,
+        /// Output folder for metrics.json, the EMA weights, the time features and the grids.
+        #[arg(long, default_value = "out/digits")]
+        out: PathBuf,
+    },
     /// Run every experiment of the book and write its figures and numbers.
     BookAssets {
         /// Output folder (the book reads book/src/generated).
@@ -153,7 +184,7 @@ fn main() -> ExitCode {
             let text = e.to_string();
             let first = match e.kind() {
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    "error: a command is needed: run, sample, book-assets or bench"
+                    "error: a command is needed: run, sample, digits, book-assets or bench"
                 }
                 _ => text.lines().next().unwrap_or("error: invalid arguments"),
             };
@@ -220,6 +251,34 @@ fn dispatch(cmd: Command) -> Result<()> {
             } else {
                 sample(&weights, &sde, paths, time_points, seed)
             }
+        }
+        Command::Digits {
+            train_size,
+            steps,
+            samples,
+            sampler,
+            sampler_steps,
+            schedule,
+            threads,
+            seed,
+            out,
+        } => {
+            let book = DigitsRunConfig::book();
+            let config = DigitsRunConfig {
+                n_train: train_size,
+                train: DigitsTrainConfig {
+                    steps,
+                    threads,
+                    ..book.train
+                },
+                n_samples: samples,
+                sampler,
+                sampler_steps,
+                schedule,
+                seed,
+                ..DigitsRunConfig::book()
+            };
+            digits(&config, &out)
         }
         Command::BookAssets { out } => {
             let t = std::time::Instant::now();
@@ -389,6 +448,76 @@ fn sample_with(
         q.std
     );
     Ok(())
+}
+
+fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
+    config.validate()?;
+    let pb = progress::bar(config.train.steps as u64, "digits");
+    let r = digits_run::run(config, Some(pb.clone()))?;
+    pb.finish_and_clear();
+    // Only a finished run writes: a failure leaves no folder behind.
+    create_dir(out)?;
+    write(
+        &out.join("metrics.json"),
+        &serde_json::to_string_pretty(&r.report)?,
+    )?;
+    weights_io::save(&r.trained.ema, out.join("weights_ema.safetensors"))?;
+    let w = match &r.trained.features {
+        score_sde::fast::TimeFeatures::GaussianFourier { w } => w.clone(),
+        score_sde::fast::TimeFeatures::Raw => vec![],
+    };
+    write(
+        &out.join("time_features.json"),
+        &serde_json::to_string(&serde_json::json!({ "gaussian_fourier_w": w }))?,
+    )?;
+    use score_sde::book::plot::ImageGrid;
+    let clipped = r.samples.mapv(|p| p.clamp(-1.0, 1.0));
+    ImageGrid::new(clipped.clone(), 8, 8, (-1.0, 1.0))?.save(out.join("samples"))?;
+    let mut pairs = ndarray::Array2::zeros((0, 64));
+    for (a, b) in clipped
+        .axis_chunks_iter(ndarray::Axis(0), 8)
+        .zip(r.nearest.axis_chunks_iter(ndarray::Axis(0), 8))
+    {
+        pairs.append(ndarray::Axis(0), a).map_err(shape_err)?;
+        pairs.append(ndarray::Axis(0), b).map_err(shape_err)?;
+    }
+    ImageGrid::new(pairs, 8, 8, (-1.0, 1.0))?.save(out.join("nearest_pairs"))?;
+    let q = &r.report;
+    println!(
+        "trained on {} images, {} steps in {:.0} s (final loss {:.4}); {} samples ({}, {} steps) in {:.1} s",
+        config.n_train,
+        config.train.steps,
+        q.train_seconds,
+        q.final_loss,
+        config.n_samples,
+        config.sampler,
+        config.sampler_steps,
+        q.sample_seconds
+    );
+    println!(
+        "nearest training image: median {:.2} (test images {:.2}); near-copies {:.0}%; pixel range [{:.2}, {:.2}]",
+        q.sample_nn_median,
+        q.test_nn_median,
+        100.0 * q.near_copies,
+        q.pixel_range.0,
+        q.pixel_range.1
+    );
+    println!(
+        "classifier (test accuracy {:.1}%): classes {:?}, mean confidence {:.3}",
+        100.0 * q.classifier_accuracy,
+        q.samples.classes.histogram,
+        q.samples.classes.mean_confidence
+    );
+    println!(
+        "Fréchet² to the test images: pixels {:.2}, features {:.2} (as many real images: {:.2}, {:.2})",
+        q.samples.fd_pixels, q.samples.fd_features, q.floor.fd_pixels, q.floor.fd_features
+    );
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn shape_err(e: ndarray::ShapeError) -> Error {
+    Error::param("image grid", e.to_string())
 }
 
 fn bench(opts: score_sde::book::bench::BenchOptions) -> Result<()> {

@@ -25,7 +25,7 @@ pub struct DigitsTrainConfig {
     pub steps: usize,
     pub batch: usize,
     pub lr: f64,
-    /// EMA decay of the weights.
+    /// EMA decay of the weights (with the warm-up `min(d, (1 + k)/(10 + k))`, [`Ema::with_warmup`]).
     pub ema_decay: f64,
     /// Training times `t ~ U(t_eps, T)`.
     pub t_eps: f64,
@@ -124,7 +124,7 @@ pub fn train_digits(
     let net = Mlp::new(&sizes, Activation::Relu, &mut rng)?;
     let mut trainer =
         FusedTrainer::<f64>::new(&net, &Adam::new(config.lr)?, config.batch, config.threads)?;
-    let mut ema = Ema::new(&net, config.ema_decay)?;
+    let mut ema = Ema::new(&net, config.ema_decay)?.with_warmup();
     let mut bufs = SdeEpsBuffers::<f64>::new(config.batch, d, features.clone());
     let mut x0 = Array2::zeros((config.batch, d));
     let mut losses = vec![];

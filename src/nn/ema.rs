@@ -5,10 +5,18 @@ use crate::{Error, Result};
 use ndarray::Zip;
 
 /// A shadow copy `θ̄` of a network, updated by `θ̄ ← d·θ̄ + (1−d)·θ`.
+///
+/// With [`with_warmup`](Ema::with_warmup) the `k`-th update (from `k = 0`) uses
+/// `d_k = min(d, (1 + k)/(10 + k))` (the `num_updates` rule of TensorFlow's
+/// `ExponentialMovingAverage`): without it the initial weights keep the weight `d^k` after
+/// `k` updates, 0.135 after 2000 updates at `d = 0.999`, and a short run averages in its
+/// random initialisation.
 #[derive(Debug, Clone)]
 pub struct Ema {
     decay: f64,
     shadow: Mlp,
+    warmup: bool,
+    updates: u64,
 }
 
 impl Ema {
@@ -23,7 +31,25 @@ impl Ema {
         Ok(Ema {
             decay,
             shadow: model.clone(),
+            warmup: false,
+            updates: 0,
         })
+    }
+
+    /// Uses the warm-up decay `min(d, (1 + k)/(10 + k))` at the `k`-th update.
+    pub fn with_warmup(mut self) -> Ema {
+        self.warmup = true;
+        self
+    }
+
+    /// The decay the next update uses.
+    pub fn current_decay(&self) -> f64 {
+        if self.warmup {
+            let k = self.updates as f64;
+            self.decay.min((1.0 + k) / (10.0 + k))
+        } else {
+            self.decay
+        }
     }
 
     /// The decay `d`.
@@ -42,7 +68,8 @@ impl Ema {
                 format!("{:?}", current.sizes()),
             ));
         }
-        let d = self.decay;
+        let d = self.current_decay();
+        self.updates += 1;
         for (s, c) in self.shadow.parameters_mut().into_iter().zip(b) {
             Zip::from(s)
                 .and(c)

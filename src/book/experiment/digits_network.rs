@@ -78,14 +78,28 @@ pub struct Quality {
 }
 
 /// The judge: the classifier and the Gaussian fits of the test images.
-struct Judge {
-    classifier: DigitClassifier,
+pub(crate) struct Judge {
+    pub(crate) classifier: DigitClassifier,
     test_pixels: GaussianFit,
     test_features: GaussianFit,
 }
 
 impl Judge {
-    fn quality(&self, x: ndarray::ArrayView2<f64>) -> Result<Quality> {
+    /// Trains the classifier on the training images and fits the test images; returns the
+    /// judge and the classifier's test accuracy.
+    pub(crate) fn new(digits: &Digits, config: &ClassifierConfig) -> Result<(Self, f64)> {
+        let classifier = DigitClassifier::train(digits.train.view(), &digits.train_labels, config)?;
+        let accuracy = classifier.accuracy(digits.test.view(), &digits.test_labels)?;
+        let judge = Judge {
+            test_pixels: GaussianFit::of_rows(digits.test.view())?,
+            test_features: GaussianFit::of_rows(classifier.features(digits.test.view())?.view())?,
+            classifier,
+        };
+        Ok((judge, accuracy))
+    }
+
+    /// The verdict on the images `x` (rows of 64 pixels).
+    pub(crate) fn quality(&self, x: ndarray::ArrayView2<f64>) -> Result<Quality> {
         let features = self.classifier.features(x)?;
         Ok(Quality {
             classes: self.classifier.report(x)?,
@@ -124,7 +138,7 @@ pub struct DigitsNetworkReport {
 pub type SampleGrid = (usize, Vec<Vec<f64>>, Vec<Vec<f64>>);
 
 /// Samples `n` images with `model`, then Tweedie's denoising step at the last time.
-fn sample(
+pub(crate) fn sample(
     model: &DigitsModel,
     sde: &dyn LinearSde,
     sampler: &Sampler,
@@ -155,17 +169,7 @@ pub fn run(
         sigma_min: sigma_of_t(&sde, t_eps),
     }
     .times(&sde, config.ode_steps)?;
-    let classifier = DigitClassifier::train(
-        digits.train.view(),
-        &digits.train_labels,
-        &config.classifier,
-    )?;
-    let classifier_accuracy = classifier.accuracy(digits.test.view(), &digits.test_labels)?;
-    let judge = Judge {
-        test_pixels: GaussianFit::of_rows(digits.test.view())?,
-        test_features: GaussianFit::of_rows(classifier.features(digits.test.view())?.view())?,
-        classifier,
-    };
+    let (judge, classifier_accuracy) = Judge::new(&digits, &config.classifier)?;
     let mut rng = seeded(config.seed);
     let m = config.n_samples.min(digits.train.nrows());
     let real = (0..FLOOR_DRAWS)
