@@ -1,10 +1,15 @@
 //! Real data: the UCI optical-recognition digits (8x8 images), their seeded train/test split,
 //! the network trained on them, and the distances that tell generation from memorisation.
+mod bits;
 mod classifier;
 mod data;
 mod model;
 mod nearest;
 
+pub use bits::{
+    bits_per_dim, dequantise, flow_log_p, offset_bits, ClassMixtureBaseline, FlowLogP,
+    GaussianBaseline, CLASS_RIDGE, DELTA, LATTICE_TOL,
+};
 pub use classifier::{ClassReport, ClassifierConfig, DigitClassifier, CLASSES};
 pub use data::{Digits, DIGITS_DESCRIPTION, GREY_LEVELS, SIDE};
 pub use model::{train_digits, DigitsModel, DigitsTrainConfig, Trained};

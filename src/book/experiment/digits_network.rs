@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::digits::{
     near_copy_fraction, nearest_neighbours, train_digits, ClassReport, ClassifierConfig,
-    DigitClassifier, Digits, DigitsModel, DigitsTrainConfig, NearCopy,
+    DigitClassifier, Digits, DigitsModel, DigitsTrainConfig, NearCopy, Trained,
 };
 use crate::error::Result;
 use crate::metrics::{frechet_distance_sq, quantile, GaussianFit};
@@ -159,6 +159,14 @@ pub fn run(
     config: &DigitsNetworkConfig,
     progress: Option<ProgressBar>,
 ) -> Result<DigitsNetworkReport> {
+    Ok(run_keeping_networks(config, progress)?.0)
+}
+
+/// [`run`], also returning each training-set size's trained networks.
+pub fn run_keeping_networks(
+    config: &DigitsNetworkConfig,
+    progress: Option<ProgressBar>,
+) -> Result<(DigitsNetworkReport, Vec<(usize, Trained)>)> {
     let digits = Digits::book()?;
     let sde = Vp::song();
     let rule = NearCopy::one_grey_level(64);
@@ -179,7 +187,7 @@ pub fn run(
         })
         .collect::<Result<Vec<_>>>()?;
     let test_classes = judge.classifier.report(digits.test.view())?;
-    let (mut rows, mut final_loss, mut grids) = (vec![], vec![], vec![]);
+    let (mut rows, mut final_loss, mut grids, mut networks) = (vec![], vec![], vec![], vec![]);
     for &n in &config.train_sizes {
         let train = digits.train_subset(n)?;
         let trained = train_digits(train.view(), &sde, &config.train, progress.clone())?;
@@ -229,8 +237,9 @@ pub fn run(
                 });
             }
         }
+        networks.push((n, trained));
     }
-    Ok(DigitsNetworkReport {
+    let report = DigitsNetworkReport {
         config: config.clone(),
         rows,
         final_loss,
@@ -238,5 +247,6 @@ pub fn run(
         classifier_accuracy,
         real,
         test_classes,
-    })
+    };
+    Ok((report, networks))
 }

@@ -2,6 +2,7 @@
 //! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
 pub mod ddpm_exact;
 pub mod ddpm_seed;
+pub mod digits_bits;
 pub mod digits_memorisation;
 pub mod digits_network;
 pub mod digits_run;
