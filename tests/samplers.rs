@@ -482,7 +482,7 @@ fn grid_law_accessors_and_edge_step_match_brute_force() {
 /// (h = 0.02) it is within `h^2 max|phi'| / 8 = 1.2e-5` of `Phi` (asserted 2e-5; the next
 /// interval's value would be off by `h phi ~ 8e-3`), 0 below the knots and 1 above.
 /// `w1_to_mixture` integrates beyond the knots: from `N(0, 0.2^2)` on [-1, 1] to
-/// `N(5, 0.5^2)`, with no overlap, W1 is the difference of the means, up to the linear
+/// `N(5, 0.5^2)` or `N(-5, 0.5^2)`, with no overlap, W1 is the difference of the means, up to the linear
 /// interpolation of the CDF between knots (h = 0.01: 3e-6 measured, 2e-5 asserted; without
 /// the range beyond the knots W1 would be about 2).
 #[test]
@@ -534,6 +534,9 @@ fn pc_law_denoising_and_law1d_cdf_and_range() {
     let far = GaussianMixture::new_1d(&[1.0], &[5.0], &[0.5]).unwrap();
     let w1 = law.w1_to_mixture(&far).unwrap();
     assert!((w1 - (5.0 - law.mean())).abs() < 2e-5, "{w1}");
+    let far_left = GaussianMixture::new_1d(&[1.0], &[-5.0], &[0.5]).unwrap();
+    let w1 = law.w1_to_mixture(&far_left).unwrap();
+    assert!((w1 - (law.mean() + 5.0)).abs() < 2e-5, "{w1}");
 }
 
 fn vp_law(pred: Predictor, corrector: Option<LangevinCorrector>, steps: usize) -> f64 {

@@ -378,6 +378,12 @@ mod tests {
         ] {
             assert!((h - want).abs() < 1e-14 * want, "{case}: {h} vs {want}");
         }
+        // y' = -50 y: d1 = 50 d0 gives h0 = 2e-4, the trial step changes f by 0.5, so
+        // d2 = 0.5 / (sc h0) = 2500 / sc exceeds d1 and sets h1 = (0.01 sc / 2500)^(1/5).
+        let sc = atol + rtol;
+        let want = (0.01 * sc / 2500.0).powf(0.2).min(100.0 * 2e-4);
+        let h = start(|_, y| -50.0 * y, 0.0, 1.0, 1.0, rtol, atol);
+        assert!((h - want).abs() < 1e-12 * want, "stiff: {h} vs {want}");
         // y0 = 0: d0 = 0 < 1e-5, so h0 = 1e-6; f = 1 gives d1 = 1/atol, d2 = 0, and
         // h1 = (0.01 atol)^(1/5) = 6.3e-3 exceeds 100 h0 = 1e-4.
         let h = start(|_, _| 1.0, 0.0, 0.0, 1.0, rtol, atol);
