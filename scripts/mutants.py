@@ -236,7 +236,7 @@ def cmd_retest(pattern):
         print("not at HEAD (its line changed):", n)
     for f, ns in by_file.items():
         tests = FILES.get(f) or MODULES[module_of(f)]
-        group = "retest-" + Path(f).stem
+        group = "retest-" + f.removeprefix("src/").removesuffix(".rs").replace("/", "-")
         (OUT / group).mkdir(parents=True, exist_ok=True)
         (OUT / group / "names.json").write_text(json.dumps(ns, indent=1))
         run(group, [f], list(ns), tests)
