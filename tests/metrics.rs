@@ -84,3 +84,18 @@ fn quantile_and_mean_known_values() {
         assert!(quantile(&v, q).is_err(), "q = {q}");
     }
 }
+
+/// `mean_se` uses the unbiased variance from two values on: `[1, 3]` has mean 2, variance 2
+/// and standard error `sqrt(2 / 2) = 1`; `[1, 2, 6]` has variance 7 and standard error
+/// `sqrt(7 / 3)`; one value has no standard error (NaN).
+#[test]
+fn mean_and_standard_error() {
+    use score_sde::metrics::mean_se;
+    assert_eq!(mean_se(&[1.0, 3.0]), (2.0, 1.0));
+    let (m, se) = mean_se(&[1.0, 2.0, 6.0]);
+    assert_eq!(m, 3.0);
+    assert!((se - (7.0f64 / 3.0).sqrt()).abs() < 1e-15);
+    let (m, se) = mean_se(&[5.0]);
+    assert_eq!(m, 5.0);
+    assert!(se.is_nan());
+}

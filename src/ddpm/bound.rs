@@ -204,16 +204,6 @@ impl BoundTerms {
     }
 }
 
-fn mean_and_se(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (mean, f64::NAN);
-    }
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
 /// The variational bound of every row of `x0` and its terms (see the module docs).
 ///
 /// Each `L_{k-1}` (`k = 1..=K`) is estimated with `draws` independent samples of `x_k` per
@@ -255,14 +245,14 @@ pub fn variational_bound<M: EpsModel + ?Sized, R: Rng + ?Sized>(
     let mut terms = Vec::with_capacity(k_max + 1);
     let mut term_se = Vec::with_capacity(k_max + 1);
     for t in &per_term {
-        let (m, se) = mean_and_se(t);
+        let (m, se) = crate::metrics::mean_se(t);
         terms.push(m);
         term_se.push(se);
     }
     let per_point: Vec<f64> = (0..n)
         .map(|i| per_term.iter().map(|t| t[i]).sum())
         .collect();
-    let (total, total_se) = mean_and_se(&per_point);
+    let (total, total_se) = crate::metrics::mean_se(&per_point);
     Ok(BoundTerms {
         terms,
         term_se,
@@ -398,22 +388,4 @@ pub fn simple_loss<M: EpsModel + ?Sized, R: Rng + ?Sized>(
     all_finite(pred.iter(), "simple_loss: model output")?;
     let sq: f64 = (&t.eps - &pred).iter().map(|v| v * v).sum();
     Ok(sq / x0.nrows() as f64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mean_and_se;
-
-    /// The standard error uses the unbiased variance from two values on: `[1, 3]` has mean 2,
-    /// variance 2 and standard error `sqrt(2 / 2) = 1`; one value has no standard error.
-    #[test]
-    fn mean_and_standard_error() {
-        assert_eq!(mean_and_se(&[1.0, 3.0]), (2.0, 1.0));
-        let (m, se) = mean_and_se(&[1.0, 2.0, 6.0]);
-        assert_eq!(m, 3.0);
-        assert!((se - (7.0f64 / 3.0).sqrt()).abs() < 1e-15);
-        let (m, se) = mean_and_se(&[5.0]);
-        assert_eq!(m, 5.0);
-        assert!(se.is_nan());
-    }
 }
