@@ -273,7 +273,7 @@ def render(title, names, res, eq):
     out.append("| **all** | " + " | ".join(str(tot[k]) for k in kinds) + " | " + pct(tot) + " |")
     out.append("")
     if rows:
-        out += ["Survivors (not yet run: the NotRun column):", ""]
+        out += ["Survivors (missed, or equivalent with the reason):", ""]
         out += [f"- `{n}`: {k}{(': ' + r) if r else ''}" for n, k, r in rows]
         out.append("")
     return out
@@ -299,6 +299,9 @@ def cmd_report():
            "caught (the mutant made a test hang); *equivalent* mutants are those that change no",
            "observable result, each with its reason in `equivalent.md`; *unviable* ones do not",
            "compile. Caught of viable = (caught + timeout) / (caught + timeout + missed + equivalent).",
+           "A mutant first missed and then caught by a new test was rerun by `retest` at a later",
+           "commit, moved to its line there through the diff; its outcome is kept under the name",
+           "it has at `commit.txt`.",
            ""]
     out += render("Every mutant of " + ", ".join(f"`{f}`" for f in FILES), file_names, res, eq)
     out += render(f"A seeded sample of {len(sample)} mutants of the mathematical modules",

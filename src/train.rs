@@ -17,7 +17,8 @@ pub struct TrainOptions {
     pub steps: usize,
     /// Adam learning rate.
     pub lr: f64,
-    /// Decay of an exponential moving average of the weights, if any (e.g. 0.999).
+    /// Decay of an exponential moving average of the weights, if any (e.g. 0.999), with the
+    /// warm-up of [`Ema::with_warmup`].
     pub ema_decay: Option<f64>,
     /// Keep a copy of the network every this many steps (and at step 0).
     pub snapshot_every: Option<usize>,
@@ -64,7 +65,10 @@ where
     F: FnMut(&Mlp, &mut dyn Rng) -> Result<(f64, Vec<Array2<f64>>)>,
 {
     let mut adam = Adam::new(opts.lr)?;
-    let mut ema = opts.ema_decay.map(|d| Ema::new(&net, d)).transpose()?;
+    let mut ema = opts
+        .ema_decay
+        .map(|d| Ema::new(&net, d).map(Ema::with_warmup))
+        .transpose()?;
     if opts.snapshot_every == Some(0) {
         return Err(Error::param("snapshot_every", "must be >= 1"));
     }
@@ -156,7 +160,10 @@ where
     L: FnMut(&mut FusedTrainer<f64>, &mut dyn Rng) -> Result<f64>,
 {
     let adam = Adam::new(opts.lr)?;
-    let mut ema = opts.ema_decay.map(|d| Ema::new(&net, d)).transpose()?;
+    let mut ema = opts
+        .ema_decay
+        .map(|d| Ema::new(&net, d).map(Ema::with_warmup))
+        .transpose()?;
     if opts.snapshot_every == Some(0) {
         return Err(Error::param("snapshot_every", "must be >= 1"));
     }
