@@ -1,6 +1,7 @@
 //! The book's experiments: each takes a serialisable config (with its seed) and returns
 //! everything its chapter shows, so the same numbers feed figures, JSON and the prose.
 pub mod ddpm_exact;
+pub mod ddpm_recipe;
 pub mod ddpm_seed;
 pub mod digits_bits;
 pub mod digits_memorisation;

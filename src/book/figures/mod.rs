@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
 
 pub mod ddpm;
+pub mod ddpm_recipe;
 pub mod digits;
 pub mod fast_samplers;
 pub mod guidance;
@@ -33,6 +34,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         let ve = scope.spawn(|| ve_seed::write(&out.join("ve_seed"), progress).map(|_| ()));
         let dd = scope.spawn(|| {
             ddpm::write(&out.join("ddpm"), None)?;
+            ddpm_recipe::write(&out.join("ddpm"))?;
             digits::write(&out.join("digits")).map(|_| ())
         });
         let fs = scope.spawn(|| {
