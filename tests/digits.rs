@@ -260,6 +260,7 @@ fn digits_network_experiment_runs_end_to_end() {
     use score_sde::digits::DigitsTrainConfig;
     let cfg = DigitsNetworkConfig {
         train_sizes: vec![20],
+        raw_t_sizes: vec![20],
         train: DigitsTrainConfig {
             hidden: vec![32],
             steps: 50,
@@ -277,7 +278,14 @@ fn digits_network_experiment_runs_end_to_end() {
         seed: 1,
     };
     let r = run(&cfg, None).unwrap();
-    assert_eq!(r.rows.len(), 4);
+    assert_eq!(r.rows.len(), 8);
+    assert_eq!(
+        r.rows
+            .iter()
+            .filter(|row| row.time_input == "raw t")
+            .count(),
+        4
+    );
     // The judge: a classifier well above chance after 300 steps, a histogram per row that
     // counts every sample, Fréchet distances that are positive and finite, and the floor
     // (real images) below every 50-step network's distance in pixels.

@@ -19,7 +19,7 @@ use crate::sde::LinearSde;
 pub struct DigitsTrainConfig {
     /// Hidden widths (three layers of 256 is the peers' workload D).
     pub hidden: Vec<usize>,
-    /// Fourier frequencies `w_k ~ N(0, scale^2)` of the time features.
+    /// Fourier frequencies `w_k ~ N(0, scale^2)` of the time features; 0 feeds the raw `t`.
     pub frequencies: usize,
     pub scale: f64,
     pub steps: usize,
@@ -117,7 +117,11 @@ pub fn train_digits(
         return Err(Error::param("steps, batch", "must be >= 1"));
     }
     let mut rng = seeded(config.seed);
-    let features = TimeFeatures::gaussian_fourier(config.frequencies, config.scale, &mut rng)?;
+    let features = if config.frequencies == 0 {
+        TimeFeatures::Raw
+    } else {
+        TimeFeatures::gaussian_fourier(config.frequencies, config.scale, &mut rng)?
+    };
     let mut sizes = vec![d + features.count()];
     sizes.extend(&config.hidden);
     sizes.push(d);

@@ -28,6 +28,9 @@ pub const FLOOR_DRAWS: usize = 20;
 pub struct DigitsNetworkConfig {
     pub train_sizes: Vec<usize>,
     pub train: DigitsTrainConfig,
+    /// Training-set sizes on which the same network is also trained with the raw `t` as its
+    /// time input (no Fourier features).
+    pub raw_t_sizes: Vec<usize>,
     pub n_samples: usize,
     /// Ancestral steps (equal steps in `t` down to `t_eps`).
     pub ancestral_steps: usize,
@@ -43,6 +46,7 @@ impl DigitsNetworkConfig {
         Self {
             train_sizes: vec![50, 1500],
             train: DigitsTrainConfig::book(),
+            raw_t_sizes: vec![1500],
             n_samples: 200,
             ancestral_steps: 200,
             ode_steps: 40,
@@ -56,6 +60,8 @@ impl DigitsNetworkConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NetworkRow {
     pub n_train: usize,
+    /// `Fourier` or `raw t`.
+    pub time_input: String,
     pub sampler: String,
     pub weights: String,
     pub sample_nn_median: f64,
@@ -188,11 +194,22 @@ pub fn run_keeping_networks(
         .collect::<Result<Vec<_>>>()?;
     let test_classes = judge.classifier.report(digits.test.view())?;
     let (mut rows, mut final_loss, mut grids, mut networks) = (vec![], vec![], vec![], vec![]);
-    for &n in &config.train_sizes {
+    let raw_t = DigitsTrainConfig {
+        frequencies: 0,
+        ..config.train.clone()
+    };
+    let runs = config
+        .train_sizes
+        .iter()
+        .map(|&n| (n, &config.train, "Fourier"))
+        .chain(config.raw_t_sizes.iter().map(|&n| (n, &raw_t, "raw t")));
+    for (n, train_config, time_input) in runs {
         let train = digits.train_subset(n)?;
-        let trained = train_digits(train.view(), &sde, &config.train, progress.clone())?;
+        let trained = train_digits(train.view(), &sde, train_config, progress.clone())?;
         let tail = &trained.losses[trained.losses.len().saturating_sub(10)..];
-        final_loss.push((n, tail.iter().sum::<f64>() / tail.len().max(1) as f64));
+        if time_input == "Fourier" {
+            final_loss.push((n, tail.iter().sum::<f64>() / tail.len().max(1) as f64));
+        }
         let (_, test_nn) = nearest_neighbours(digits.test.view(), train.view())?;
         let test_nn_median = quantile(&test_nn, 0.5)?;
         for (weights, net) in [("raw", &trained.net), ("EMA", &trained.ema)] {
@@ -217,7 +234,7 @@ pub fn run_keeping_networks(
                 let (idx, nn) = nearest_neighbours(x0.view(), train.view())?;
                 let lo = x0.iter().cloned().fold(f64::INFINITY, f64::min);
                 let hi = x0.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                if weights == "EMA" && sampler == Sampler::Ancestral {
+                if weights == "EMA" && sampler == Sampler::Ancestral && time_input == "Fourier" {
                     let k = 16.min(x0.nrows());
                     grids.push((
                         n,
@@ -227,6 +244,7 @@ pub fn run_keeping_networks(
                 }
                 rows.push(NetworkRow {
                     n_train: n,
+                    time_input: time_input.into(),
                     sampler: name,
                     weights: weights.into(),
                     sample_nn_median: quantile(&nn, 0.5)?,
@@ -237,7 +255,9 @@ pub fn run_keeping_networks(
                 });
             }
         }
-        networks.push((n, trained));
+        if time_input == "Fourier" {
+            networks.push((n, trained));
+        }
     }
     let report = DigitsNetworkReport {
         config: config.clone(),
