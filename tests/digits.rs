@@ -309,3 +309,65 @@ fn digits_network_experiment_runs_end_to_end() {
     assert_eq!(r.grids.len(), 1);
     assert_eq!(r.grids[0].1.len(), 10);
 }
+
+/// Seed 002's score output `s = net / zeta(t)` trained by the DSM loss with `lambda = zeta^2`,
+/// `zeta^2 |s + z / zeta|^2 = |net + z|^2`, is the eps loss `|eps - z|^2` with `net = -eps`:
+/// started from the eps network with its last layer negated, the score network stays its
+/// exact mirror under Adam (negation is exact in floating point, Adam's moments are odd and
+/// even in the gradient, and the hidden layers see the same gradients), bit for bit over 50
+/// steps on digits batches. So the choice between the two outputs changes nothing under this
+/// loss; it matters only under another weighting.
+#[test]
+fn score_output_is_the_eps_output_negated() {
+    use score_sde::nn::{Activation, Adam, Mlp};
+    let digits = Digits::book().unwrap();
+    let sde = Vp::song();
+    let mut rng = seeded(5);
+    let mut eps_net = Mlp::new(&[65, 32, 32, 64], Activation::Relu, &mut rng).unwrap();
+    let mut score_net = eps_net.clone();
+    let last = score_net.layers.last_mut().unwrap();
+    last.w.mapv_inplace(|v| -v);
+    last.b.mapv_inplace(|v| -v);
+    let (mut adam_eps, mut adam_score) = (Adam::new(1e-3).unwrap(), Adam::new(1e-3).unwrap());
+    for step in 0..50 {
+        let rows: Vec<usize> = (0..32).map(|i| (step * 32 + i) % 1500).collect();
+        let x0 = digits.train.select(ndarray::Axis(0), &rows);
+        let t = 0.05 + 0.9 * (step as f64 / 50.0);
+        let z = Array2::from_shape_fn((32, 64), |_| {
+            score_sde::rand_distr::Distribution::<f64>::sample(
+                &score_sde::rand_distr::StandardNormal,
+                &mut rng,
+            )
+        });
+        let xt = &x0 * sde.mean_factor(t) + &z * sde.kernel_std(t);
+        let mut input = Array2::from_elem((32, 65), t);
+        input.slice_mut(ndarray::s![.., ..64]).assign(&xt);
+        for (net, adam, sign) in [
+            (&mut eps_net, &mut adam_eps, -1.0),
+            (&mut score_net, &mut adam_score, 1.0),
+        ] {
+            let (_, g) = net
+                .loss_and_grad(input.view(), |tape, out| {
+                    let zc = tape.constant(z.mapv(|v| sign * v));
+                    let r = tape.add(out, zc)?;
+                    let r2 = tape.square(r)?;
+                    tape.mean(r2)
+                })
+                .unwrap();
+            adam.step(net.parameters_mut(), &g).unwrap();
+        }
+    }
+    let probe = digits.test.slice(ndarray::s![..10, ..]).to_owned();
+    let mut input = Array2::from_elem((10, 65), 0.3);
+    input.slice_mut(ndarray::s![.., ..64]).assign(&probe);
+    let (e, s) = (
+        eps_net.forward(input.view()).unwrap(),
+        score_net.forward(input.view()).unwrap(),
+    );
+    assert_eq!(e.mapv(|v| -v), s);
+    assert!(e.iter().any(|&v| v != 0.0));
+    assert_ne!(
+        eps_net,
+        Mlp::new(&[65, 32, 32, 64], Activation::Relu, &mut seeded(5)).unwrap()
+    );
+}
