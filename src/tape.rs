@@ -86,13 +86,9 @@ pub fn relu(x: f64) -> f64 {
     x.max(0.0)
 }
 
-/// `log Σ_c e^{a_c}`, shifted by the maximum (no overflow; `-inf` for an all `-inf` row).
+/// `log Σ_c e^{a_c}` of one row, shifted by the maximum (no overflow).
 fn log_sum_exp(a: ArrayView1<f64>) -> f64 {
-    let m = a.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + a.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+    crate::mixture::log_sum_exp(a.iter().copied())
 }
 
 /// Derivative of SiLU: `σ(x)(1 + x(1-σ(x)))`.
