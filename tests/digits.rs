@@ -191,7 +191,35 @@ fn image_grid_sizes_and_errors() {
     assert_eq!((w, h), (56, 38));
     assert_eq!(g.svg_string(1).matches("<rect").count(), 28 * 19);
     assert!(ImageGrid::new(Array2::zeros((2, 63)), 8, 3, (-1.0, 1.0)).is_err());
-    assert!(ImageGrid::new(imgs, 8, 3, (1.0, 1.0)).is_err());
+    assert!(ImageGrid::new(imgs.clone(), 8, 3, (1.0, 1.0)).is_err());
+    // Pairs: bands of 3 top images, each above its band of partners (5 pairs: 3 + 2).
+    let bottom = imgs.mapv(|v| -v);
+    let pairs = ImageGrid::pairs(imgs.view(), bottom.view(), 8, 3, (-1.0, 1.0)).unwrap();
+    let order = [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (0, 3),
+        (0, 4),
+        (1, 3),
+        (1, 4),
+    ];
+    let by_hand = Array2::from_shape_fn((10, 64), |(i, j)| {
+        let (which, k) = order[i];
+        if which == 0 {
+            imgs[[k, j]]
+        } else {
+            bottom[[k, j]]
+        }
+    });
+    let want = ImageGrid::new(by_hand, 8, 3, (-1.0, 1.0)).unwrap();
+    assert_eq!(pairs.svg_string(1), want.svg_string(1));
+    let short = imgs.slice(ndarray::s![..4, ..]);
+    assert!(ImageGrid::pairs(imgs.view(), short, 8, 3, (-1.0, 1.0)).is_err());
+    assert!(ImageGrid::pairs(imgs.view(), bottom.view(), 8, 0, (-1.0, 1.0)).is_err());
 }
 
 /// The eps model's score is `-eps / zeta(t)`; a time where `zeta = 0` or NaN is an error.

@@ -276,7 +276,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 sampler_steps,
                 schedule,
                 seed,
-                ..DigitsRunConfig::book()
+                ..book
             };
             digits(&config, &out)
         }
@@ -451,7 +451,6 @@ fn sample_with(
 }
 
 fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
-    config.validate()?;
     let pb = progress::bar(config.train.steps as u64, "digits");
     let r = digits_run::run(config, Some(pb.clone()))?;
     pb.finish_and_clear();
@@ -473,15 +472,8 @@ fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
     use score_sde::book::plot::ImageGrid;
     let clipped = r.samples.mapv(|p| p.clamp(-1.0, 1.0));
     ImageGrid::new(clipped.clone(), 8, 8, (-1.0, 1.0))?.save(out.join("samples"))?;
-    let mut pairs = ndarray::Array2::zeros((0, 64));
-    for (a, b) in clipped
-        .axis_chunks_iter(ndarray::Axis(0), 8)
-        .zip(r.nearest.axis_chunks_iter(ndarray::Axis(0), 8))
-    {
-        pairs.append(ndarray::Axis(0), a).map_err(shape_err)?;
-        pairs.append(ndarray::Axis(0), b).map_err(shape_err)?;
-    }
-    ImageGrid::new(pairs, 8, 8, (-1.0, 1.0))?.save(out.join("nearest_pairs"))?;
+    ImageGrid::pairs(clipped.view(), r.nearest.view(), 8, 8, (-1.0, 1.0))?
+        .save(out.join("nearest_pairs"))?;
     let q = &r.report;
     println!(
         "trained on {} images, {} steps in {:.0} s (final loss {:.4}); {} samples ({}, {} steps) in {:.1} s",
@@ -514,10 +506,6 @@ fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
     );
     println!("wrote {}", out.display());
     Ok(())
-}
-
-fn shape_err(e: ndarray::ShapeError) -> Error {
-    Error::param("image grid", e.to_string())
 }
 
 fn bench(opts: score_sde::book::bench::BenchOptions) -> Result<()> {

@@ -62,13 +62,10 @@ pub fn write(dir: &Path) -> Result<MemorisationReport> {
         .vline("near-copy threshold", r.threshold)
         .save_svg(dir.join("nn_distances.svg"), (900, 560))?;
     // Samples (top row) over their nearest training images (bottom row), 8 pairs per band.
-    let mut pairs = vec![];
-    for band in r.samples.chunks(8).zip(r.nearest_train.chunks(8)) {
-        pairs.extend(band.0.iter().cloned());
-        pairs.extend(band.1.iter().cloned());
-    }
-    if !pairs.is_empty() {
-        ImageGrid::new(stack(&pairs), SIDE, 8, (-1.0, 1.0))?.save(dir.join("oracle_pairs"))?;
+    if !r.samples.is_empty() {
+        let (top, bottom) = (stack(&r.samples), stack(&r.nearest_train));
+        ImageGrid::pairs(top.view(), bottom.view(), SIDE, 8, (-1.0, 1.0))?
+            .save(dir.join("oracle_pairs"))?;
     }
     let largest = r.rows.last();
     write_numbers(
@@ -121,15 +118,8 @@ pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
     write_text(&dir.join("quality.md"), &quality_table(&r))?;
     let z = quality_claims(&r)?;
     for (n, samples, nearest) in &r.grids {
-        let mut pairs = vec![];
-        for (a, b) in samples.chunks(8).zip(nearest.chunks(8)) {
-            pairs.extend(
-                a.iter()
-                    .map(|v| v.iter().map(|p| p.clamp(-1.0, 1.0)).collect()),
-            );
-            pairs.extend(b.iter().cloned());
-        }
-        ImageGrid::new(stack(&pairs), SIDE, 8, (-1.0, 1.0))?
+        let top = stack(samples).mapv(|p| p.clamp(-1.0, 1.0));
+        ImageGrid::pairs(top.view(), stack(nearest).view(), SIDE, 8, (-1.0, 1.0))?
             .save(dir.join(format!("network_pairs_{n}")))?;
     }
     let c = &r.config;

@@ -3,7 +3,7 @@
 //! series, and a chart's axes would only get in the way.
 use std::path::Path;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::error::{Error, Result};
 
@@ -45,6 +45,35 @@ impl ImageGrid {
             cols,
             range,
         })
+    }
+
+    /// Images `top` above their partners `bottom` (row `i` of each is a pair): bands of `cols`
+    /// of `top`, each followed by the band of `bottom` below it. Errors unless `top` and
+    /// `bottom` have the same shape, and as [`new`](Self::new).
+    pub fn pairs(
+        top: ArrayView2<f64>,
+        bottom: ArrayView2<f64>,
+        side: usize,
+        cols: usize,
+        range: (f64, f64),
+    ) -> Result<Self> {
+        if top.dim() != bottom.dim() || cols == 0 {
+            return Err(Error::shape(
+                "image grid pairs",
+                format!("{:?}", top.dim()),
+                format!("{:?}", bottom.dim()),
+            ));
+        }
+        let mut images = Array2::zeros((0, top.ncols()));
+        let err = |e: ndarray::ShapeError| Error::param("image grid pairs", e.to_string());
+        for (a, b) in top
+            .axis_chunks_iter(Axis(0), cols)
+            .zip(bottom.axis_chunks_iter(Axis(0), cols))
+        {
+            images.append(Axis(0), a).map_err(err)?;
+            images.append(Axis(0), b).map_err(err)?;
+        }
+        Self::new(images, side, cols, range)
     }
 
     fn rows(&self) -> usize {
