@@ -11,8 +11,10 @@ use rand_distr::StandardNormal;
 use crate::error::{all_finite, Error, Result};
 use crate::sde::LinearSde;
 
+mod conditioning;
 mod jacobian;
 mod labelled;
+pub use conditioning::unobserved_coordinates;
 pub use labelled::LabelledMixture;
 
 /// A mixture of `k` Gaussians in `d` dimensions with diagonal covariances.

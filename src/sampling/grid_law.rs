@@ -161,7 +161,21 @@ impl GridLaw {
     /// Errors if `mean` does not have one entry per grid point, or `sd < h` (a kernel
     /// narrower than the grid step is not integrated accurately; refine the grid).
     pub fn step(&self, mean: &[f64], sd: f64) -> Result<GridLaw> {
-        self.check_step(mean, sd)?;
+        self.step_mixed(&[(1.0, mean)], sd)
+    }
+
+    /// One step of a kernel that is itself a mixture: from grid point `j`, with probability
+    /// `ω_q` the move `x -> N(maps[q][j], sd^2)`. The density is
+    /// `q(y_i) = Σ_q ω_q Σ_j p_j h N(y_i; maps[q][j], sd^2)`: the law of a sampler whose step
+    /// draws a random ingredient (quadrature nodes `q` with weights `ω_q`) besides its noise.
+    ///
+    /// Errors as [`GridLaw::step`] for each map, and unless the weights are finite, `>= 0` and
+    /// sum to one (within 1e-12).
+    pub fn step_mixed(&self, maps: &[(f64, &[f64])], sd: f64) -> Result<GridLaw> {
+        check_mix_weights(maps)?;
+        for (_, mean) in maps {
+            self.check_step(mean, sd)?;
+        }
         if sd < self.h {
             return Err(Error::param(
                 "sd",
@@ -173,9 +187,30 @@ impl GridLaw {
         }
         let n = self.p.len();
         let mut q = vec![0.0; n];
-        let c = self.h / (sd * (2.0 * std::f64::consts::PI).sqrt());
+        let mut cdf_w = Vec::with_capacity(n * maps.len());
+        let mut cdf_m = Vec::with_capacity(n * maps.len());
+        for &(omega, mean) in maps {
+            self.accumulate_kernels(&mut q, omega, mean, sd);
+            cdf_w.extend(self.p.iter().map(|p| omega * p * self.h));
+            cdf_m.extend_from_slice(mean);
+        }
+        Ok(GridLaw {
+            lo: self.lo,
+            h: self.h,
+            p: q,
+            cdf: CdfSource::Mixture {
+                w: cdf_w,
+                m: cdf_m,
+                s: sd,
+            },
+        })
+    }
+
+    /// Adds `ω Σ_j p_j h N(y_i; mean[j], sd^2)` to `q`.
+    fn accumulate_kernels(&self, q: &mut [f64], omega: f64, mean: &[f64], sd: f64) {
+        let n = self.p.len();
+        let c = omega * self.h / (sd * (2.0 * std::f64::consts::PI).sqrt());
         let r = KERNEL_RADIUS * sd;
-        let w: Vec<f64> = self.p.iter().map(|p| p * self.h).collect();
         for (j, &m) in mean.iter().enumerate() {
             let wj = self.p[j] * c;
             if wj == 0.0 {
@@ -204,16 +239,6 @@ impl GridLaw {
                 r *= rr;
             }
         }
-        Ok(GridLaw {
-            lo: self.lo,
-            h: self.h,
-            p: q,
-            cdf: CdfSource::Mixture {
-                w,
-                m: mean.to_vec(),
-                s: sd,
-            },
-        })
     }
 
     /// The CDF at the grid points, exactly (from the mixture the last step left, or as given).
@@ -237,12 +262,7 @@ impl GridLaw {
         self.check_step(mean, sd)?;
         let mass = self.mass();
         if sd > 0.0 {
-            let next = self.step(mean, sd)?;
-            let cdf = next.cdf_at_grid();
-            let w: Vec<f64> = self.p.iter().map(|p| p * self.h).collect();
-            let m1 = w.iter().zip(mean).map(|(w, m)| w * m).sum::<f64>() / mass;
-            let m2 = w.iter().zip(mean).map(|(w, m)| w * m * m).sum::<f64>() / mass;
-            return Law1d::new(next.grid(), cdf, m1, m2 + sd * sd - m1 * m1);
+            return self.finish_mixed(&[(1.0, mean)], sd);
         }
         for (j, pair) in mean.windows(2).enumerate() {
             if pair[1] < pair[0] && self.p[j] > 1e-300 {
@@ -258,6 +278,19 @@ impl GridLaw {
         let m1 = self.expect_over(mean, |m| m, mass);
         let m2 = self.expect_over(mean, |m| m * m, mass);
         Law1d::new(mean.to_vec(), self.cdf_at_grid(), m1, m2 - m1 * m1)
+    }
+
+    /// The law after a last step of the mixed kernel of [`GridLaw::step_mixed`] (`sd > 0`),
+    /// with its mean and variance from the kernel mixture itself.
+    pub fn finish_mixed(&self, maps: &[(f64, &[f64])], sd: f64) -> Result<Law1d> {
+        let next = self.step_mixed(maps, sd)?;
+        let mass = self.mass();
+        let (mut m1, mut m2) = (0.0, 0.0);
+        for &(omega, mean) in maps {
+            m1 += omega * self.expect_over(mean, |m| m, mass);
+            m2 += omega * self.expect_over(mean, |m| m * m, mass);
+        }
+        Law1d::new(next.grid(), next.cdf_at_grid(), m1, m2 + sd * sd - m1 * m1)
     }
 
     /// `E[values(X)]` for values given at the grid points (trapezoid rule, normalised).
@@ -283,6 +316,23 @@ impl GridLaw {
         let m2 = self.expect_over(&xs, |x| x * x, mass);
         Law1d::new(xs, self.cdf_at_grid(), m1, m2 - m1 * m1)
     }
+}
+
+/// Mixture weights: finite, `>= 0`, summing to one within 1e-12.
+fn check_mix_weights(maps: &[(f64, &[f64])]) -> Result<()> {
+    let sum: f64 = maps.iter().map(|(w, _)| w).sum();
+    if maps.is_empty()
+        || maps.iter().any(|(w, _)| !(w.is_finite() && *w >= 0.0))
+        || (sum - 1.0).abs() > 1e-12
+    {
+        return Err(Error::InvalidWeights {
+            reason: format!(
+                "kernel mixture weights must be finite, >= 0 and sum to 1 (sum {sum}, {} maps)",
+                maps.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Mass a law may lose outside its grid before [`Law1d`] refuses it.

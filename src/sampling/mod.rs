@@ -8,6 +8,7 @@ mod euler_maruyama;
 mod exact_law;
 mod grid_law;
 mod guidance;
+mod imputation;
 mod langevin;
 mod pc;
 mod predictor;
@@ -30,6 +31,7 @@ pub use guidance::{
     tilted_law_1d, ClassifierFree, ClassifierGrad, ClassifierGuided, ConditionalScore,
     ExactClassifier,
 };
+pub use imputation::{replacement_law_1d, Observation, ReconstructionGuided, Replacement};
 pub use langevin::langevin_step;
 pub use pc::{pc_law_1d, pc_sample, PcConfig};
 pub use predictor::{transition, Predictor};
