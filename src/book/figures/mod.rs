@@ -13,6 +13,7 @@ pub mod ddpm_recipe;
 pub mod digits;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod imputation;
 pub mod likelihood_models;
 pub mod samplers;
 pub mod ve_seed;
@@ -44,6 +45,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
+            .and_then(|_| imputation::write(&out.join("imputation")))
             .and_then(|_| likelihood_models::write(&out.join("likelihood_models")).map(|_| ()));
         joined(ve.join())?;
         joined(dd.join())?;
