@@ -28,7 +28,7 @@ pub use exact_law::{w1_between, MapLaw, Tangent};
 pub use grid_law::{GridLaw, Law1d};
 pub use guidance::{
     tilted_law_1d, ClassifierFree, ClassifierGrad, ClassifierGuided, ConditionalScore,
-    ExactClassifier,
+    ExactClassifier, TiltedLaw,
 };
 pub use langevin::langevin_step;
 pub use pc::{pc_law_1d, pc_sample, PcConfig};

@@ -9,6 +9,7 @@ pub mod digits_network;
 pub mod digits_run;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod guidance_flow;
 pub mod likelihood_models;
 pub mod smld_seed;
 pub mod vb_limit;
