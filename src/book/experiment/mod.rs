@@ -10,6 +10,7 @@ pub mod digits_run;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod guidance_flow;
+pub mod guidance_network;
 pub mod likelihood_models;
 pub mod smld_seed;
 pub mod vb_limit;
