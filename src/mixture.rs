@@ -248,11 +248,7 @@ impl GaussianMixture {
     }
 
     /// [`GaussianMixture::sample`] with the component of each draw (the same random numbers).
-    pub fn sample_with_components(
-        &self,
-        n: usize,
-        rng: &mut dyn Rng,
-    ) -> (Array2<f64>, Vec<usize>) {
+    pub fn sample_with_components(&self, n: usize, rng: &mut dyn Rng) -> (Array2<f64>, Vec<usize>) {
         let d = self.dim();
         let mut out = Array2::zeros((n, d));
         let mut components = Vec::with_capacity(n);

@@ -32,7 +32,11 @@ fn guided_flow_at_w0_samples_the_conditional() {
     // differs from W1 to p_{t_min}(x | y) by at most that plus W1(p_{t_min}, p_0) ≈ 1e-4.
     let row0 = &r.rows[0];
     assert_eq!(row0.w, 0.0);
-    assert!((row0.w1_tilted - fine).abs() < 2e-4, "{} vs {fine}", row0.w1_tilted);
+    assert!(
+        (row0.w1_tilted - fine).abs() < 2e-4,
+        "{} vs {fine}",
+        row0.w1_tilted
+    );
 }
 
 /// For `w ≠ 0` the guided scores are not the scores of one diffusion, so the flow and the SDE

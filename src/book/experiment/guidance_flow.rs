@@ -107,7 +107,12 @@ pub fn run(config: &FlowConfig, em: &GuidanceReport) -> Result<FlowReport> {
         let tilted = TiltedLaw::new(&p0, g.class, w, g.lo, g.hi)?;
         let total: f64 = law.weight.iter().sum();
         let expect = |f: &dyn Fn(f64) -> f64| -> f64 {
-            law.weight.iter().zip(&law.t).map(|(p, &x)| p * f(x)).sum::<f64>() / total
+            law.weight
+                .iter()
+                .zip(&law.t)
+                .map(|(p, &x)| p * f(x))
+                .sum::<f64>()
+                / total
         };
         rows.push(FlowRow {
             w,

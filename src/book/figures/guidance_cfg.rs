@@ -37,7 +37,10 @@ fn claim(ok: bool, what: &str) -> Result<()> {
 /// differ by more than ten times both, and the ODE is sharper and farther from `q_w` than the SDE.
 pub fn flow_claims(f: &FlowReport, em: &GuidanceReport) -> Result<()> {
     let ratio = f.w1_conditional_coarse / f.w1_conditional;
-    claim((3.0..5.0).contains(&ratio), "second-order convergence at w = 0")?;
+    claim(
+        (3.0..5.0).contains(&ratio),
+        "second-order convergence at w = 0",
+    )?;
     for (row, e) in f.rows.iter().zip(&em.rows).filter(|(r, _)| r.w > 0.0) {
         claim(
             row.w1_ode_em > 10.0 * row.ode_error.max(row.em_error),
@@ -48,7 +51,10 @@ pub fn flow_claims(f: &FlowReport, em: &GuidanceReport) -> Result<()> {
             "discretisation errors in the third decimal",
         )?;
         claim(row.upper_ode < e.upper_guided, "the ODE is sharper")?;
-        claim(row.w1_tilted > row.w1_tilted_em, "the ODE is farther from q_w")?;
+        claim(
+            row.w1_tilted > row.w1_tilted_em,
+            "the ODE is farther from q_w",
+        )?;
     }
     Ok(())
 }
@@ -102,7 +108,10 @@ fn write_flow(f: &FlowReport, dir: &Path) -> Result<()> {
         ("flow_coarse_steps", c.coarse_steps.to_string()),
         ("flow_nfe", f.nfe.to_string()),
         ("flow_w1_w0", format!("{:.1e}", f.w1_conditional)),
-        ("flow_w1_w0_coarse", format!("{:.1e}", f.w1_conditional_coarse)),
+        (
+            "flow_w1_w0_coarse",
+            format!("{:.1e}", f.w1_conditional_coarse),
+        ),
     ];
     if let Some(r) = f.rows.iter().find(|r| r.w == 2.0) {
         numbers.push(("flow_ode_em_w2", format!("{:.3}", r.w1_ode_em)));
