@@ -5,6 +5,9 @@
 //! `J = 1/(2N) Σ_n λ(t_n) | s_θ(t_n, x̃_n) - ∇ log p(t_n, x̃_n | 0, x_n) |^2`,
 //! where `∇ log p(t, x̃ | 0, x) = -z / zeta(t)`. We evaluate it in the stable form
 //! `λ/zeta^2 |zeta s_θ + z|^2`, which never divides by a small `zeta`.
+mod labelled;
+pub use labelled::labelled_dsm_batch;
+
 use ndarray::{Array2, ArrayView2};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;

@@ -246,8 +246,14 @@ impl GaussianMixture {
 
     /// `n` independent draws, `[n, d]`: pick a component by its weight, then draw from it.
     pub fn sample(&self, n: usize, rng: &mut dyn Rng) -> Array2<f64> {
+        self.sample_with_components(n, rng).0
+    }
+
+    /// [`GaussianMixture::sample`] with the component of each draw (the same random numbers).
+    pub fn sample_with_components(&self, n: usize, rng: &mut dyn Rng) -> (Array2<f64>, Vec<usize>) {
         let d = self.dim();
         let mut out = Array2::zeros((n, d));
+        let mut components = Vec::with_capacity(n);
         for mut row in out.axis_iter_mut(Axis(0)) {
             let u: f64 = rng.random();
             let mut acc = 0.0;
@@ -263,8 +269,9 @@ impl GaussianMixture {
                 let z: f64 = rng.sample(StandardNormal);
                 row[j] = self.means[[i, j]] + self.stds[[i, j]] * z;
             }
+            components.push(i);
         }
-        out
+        (out, components)
     }
 
     /// The law of `mu X + zeta Z` with `X ~ self`, `Z ~ N(0, I)`: means `mu m_i`,

@@ -1,6 +1,8 @@
 //! Score functions `s(t, x) ≈ ∇_x log p_t(x)`: the interface every sampler takes.
 mod empirical;
+mod labelled;
 pub use empirical::EmpiricalScore;
+pub use labelled::LabelledNetScore;
 
 use ndarray::{Array1, Array2, ArrayView2};
 

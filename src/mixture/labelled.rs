@@ -100,6 +100,13 @@ impl LabelledMixture {
         })
     }
 
+    /// `n` independent draws of `(x, y)` from the joint: a component by its weight, then `x`
+    /// from it; `y` is the component's label.
+    pub fn sample_labelled(&self, n: usize, rng: &mut dyn rand::Rng) -> (Array2<f64>, Vec<usize>) {
+        let (x, components) = self.mix.sample_with_components(n, rng);
+        (x, components.iter().map(|&i| self.labels[i]).collect())
+    }
+
     /// `p(y | x)` for each row of `x` and class `y`, `[n, C]`: responsibilities summed per class.
     pub fn class_posterior(&self, x: ArrayView2<f64>) -> Result<Array2<f64>> {
         let r = self.mix.responsibilities(x)?;

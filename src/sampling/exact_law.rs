@@ -22,6 +22,7 @@
 use ndarray::{Array1, Array2, ArrayView2};
 use statrs::function::erf::erfc;
 
+use super::grid_law::Law1d;
 use super::Sampler;
 use crate::error::{Error, Result};
 use crate::mixture::GaussianMixture;
@@ -213,14 +214,8 @@ impl MapLaw {
         if !self.is_monotone() {
             return self.w1_by_cdf(target, 20_000);
         }
-        let (q, p) = (Mix1::new(target)?, Mix1::new(&self.start)?);
-        Ok(self
-            .z
-            .iter()
-            .zip(&self.weight)
-            .zip(&self.t)
-            .map(|((&z, &w), &tz)| w * (tz - q.quantile(p.cdf(z), p.sf(z))).abs())
-            .sum())
+        let q = Mix1::new(target)?;
+        self.w1_by_quantile(|u, v| q.quantile(u, v))
     }
 
     /// Exact `KL(q || target)` of the output law `q`; `None` when `T` is not monotone.
@@ -228,14 +223,39 @@ impl MapLaw {
         if !self.is_monotone() {
             return Ok(None);
         }
-        let (q, p) = (Mix1::new(target)?, Mix1::new(&self.start)?);
+        let q = Mix1::new(target)?;
+        self.kl_to_density(|x| q.pdf(x))
+    }
+
+    /// `W1 = ∫ p_start(z) |T(z) - F^{-1}(F_start(z))| dz` to any law given by its quantile
+    /// `F^{-1}`, called as `quantile(u, 1 - u)` (both, so the upper tail keeps its digits);
+    /// valid only for a monotone map (an error otherwise).
+    pub fn w1_by_quantile(&self, quantile: impl Fn(f64, f64) -> f64) -> Result<f64> {
+        self.check_monotone("W1 by the quantile formula")?;
+        let p = Mix1::new(&self.start)?;
+        Ok(self
+            .z
+            .iter()
+            .zip(&self.weight)
+            .zip(&self.t)
+            .map(|((&z, &w), &tz)| w * (tz - quantile(p.cdf(z), p.sf(z))).abs())
+            .sum())
+    }
+
+    /// Exact `KL(q || r)` of the output law `q` to the law of density `pdf`; `None` when `T`
+    /// is not monotone.
+    pub fn kl_to_density(&self, pdf: impl Fn(f64) -> f64) -> Result<Option<f64>> {
+        if !self.is_monotone() {
+            return Ok(None);
+        }
+        let p = Mix1::new(&self.start)?;
         // With u = log ρ, ρ(z) = p_0(T(z)) T'(z) / p_start(z) (the target over the output
         // density, at T(z)): KL = E[-u] = E[ρ - 1 - u], because E[ρ] = ∫ p_0 = 1. The second
         // integrand is >= 0 and O(u^2), so the rule's error is relative to the KL itself,
         // where E[-u] sums terms of size O(u) that cancel to O(u^2).
         let mut kl = 0.0;
         for j in 0..self.z.len() {
-            let (pz, qx) = (p.pdf(self.z[j]), q.pdf(self.t[j]));
+            let (pz, qx) = (p.pdf(self.z[j]), pdf(self.t[j]));
             if self.weight[j] > 0.0 && pz > 0.0 {
                 let u = qx.ln() + self.dt[j].ln() - pz.ln();
                 kl += self.weight[j] * (u.exp_m1() - u);
@@ -243,7 +263,44 @@ impl MapLaw {
         }
         Ok(Some(kl))
     }
+
     // ANCHOR_END: map_law
+
+    /// Exact `W1` to a law on a grid ([`Law1d`], CDF linear between knots): the quantile
+    /// formula with [`Law1d::quantile`].
+    pub fn w1_to_law(&self, target: &Law1d) -> Result<f64> {
+        self.w1_by_quantile(|u, _| target.quantile(u))
+    }
+
+    /// `W1` between the output laws of two monotone maps run on the same nodes of the same
+    /// start law: `∫ p_start |T_1 - T_2| dz` (both quantile functions are `T_i ∘ F_start^{-1}`).
+    pub fn w1_to_map(&self, other: &MapLaw) -> Result<f64> {
+        self.check_monotone("W1 between maps")?;
+        other.check_monotone("W1 between maps")?;
+        if self.z != other.z || self.weight != other.weight {
+            return Err(Error::param(
+                "MapLaw",
+                "the two maps were not run on the same nodes of the same start law",
+            ));
+        }
+        Ok(self
+            .weight
+            .iter()
+            .zip(self.t.iter().zip(&other.t))
+            .map(|(w, (a, b))| w * (a - b).abs())
+            .sum())
+    }
+
+    fn check_monotone(&self, what: &str) -> Result<()> {
+        if self.is_monotone() {
+            Ok(())
+        } else {
+            Err(Error::param(
+                "MapLaw",
+                format!("{what} needs a monotone map; this one folds the line"),
+            ))
+        }
+    }
 
     /// `W1 = ∫ |F_q(x) - F_0(x)| dx` with the output CDF `F_q` summed over the cells between
     /// nodes (valid whether or not `T` folds the line; accurate to the cell width squared),

@@ -388,6 +388,24 @@ impl Law1d {
         self.cdf[i] + (self.cdf[i + 1] - self.cdf[i]) * (x - a) / (b - a)
     }
 
+    /// The quantile `F^{-1}(u)`: the inverse of the CDF linear between knots (the first knot
+    /// below the CDF's first value, the last above its last).
+    pub fn quantile(&self, u: f64) -> f64 {
+        let (k, c) = (&self.knots, &self.cdf);
+        let i = c.partition_point(|&v| v < u);
+        if i == 0 {
+            return k[0];
+        }
+        if i == c.len() {
+            return k[k.len() - 1];
+        }
+        let (a, b) = (c[i - 1], c[i]);
+        if b <= a {
+            return k[i];
+        }
+        k[i - 1] + (k[i] - k[i - 1]) * (u - a) / (b - a)
+    }
+
     /// `W1 = ∫ |F(x) - G(x)| dx` to a law with CDF `target` whose mass lies in
     /// `[lo, hi]` (outside, `G` is taken as 0 and 1): 8-point Gauss-Legendre on every knot
     /// interval and adaptive quadrature (1e-12) outside the knots.

@@ -106,10 +106,73 @@ impl ScoreFn for ClassifierFree<'_> {
     }
 }
 
-/// The tilted law `q(x) ∝ p_0(x | y) p_0(y | x)^γ` of a 1-D labelled mixture on the grid
-/// `lo, lo + h, …, hi`, normalised by adaptive quadrature (tolerance 1e-12), with its CDF by
-/// the same quadrature. `γ = w - 1` for classifier guidance at scale `w`, `γ = w` for
-/// classifier-free guidance at strength `w`: the law the guided scores describe at `t = 0`.
+/// The tilted law `q(x) ∝ p_0(x | y) p_0(y | x)^γ` of a 1-D labelled mixture, normalised on
+/// `[lo, hi]` by adaptive quadrature (tolerance 1e-12). `γ = w - 1` for classifier guidance
+/// at scale `w`, `γ = w` for classifier-free guidance at strength `w`: the law the guided
+/// scores describe at `t = 0`.
+pub struct TiltedLaw {
+    conditional: GaussianMixture,
+    p0: LabelledMixture,
+    y: usize,
+    gamma: f64,
+    lo: f64,
+    z: f64,
+}
+
+impl TiltedLaw {
+    /// Errors unless `p0` is 1-D, `y` one of its classes, `γ` finite and the normaliser
+    /// positive.
+    pub fn new(p0: &LabelledMixture, y: usize, gamma: f64, lo: f64, hi: f64) -> Result<Self> {
+        if p0.mixture().dim() != 1 {
+            return Err(Error::shape("tilted law", "d = 1", p0.mixture().dim()));
+        }
+        crate::error::finite(gamma, "tilt exponent")?;
+        let mut law = Self {
+            conditional: p0.conditional(y)?,
+            p0: p0.clone(),
+            y,
+            gamma,
+            lo,
+            z: 1.0,
+        };
+        law.z = crate::quadrature::integrate(|x| law.unnormalised(x), lo, hi, 1e-12)?;
+        crate::error::positive(law.z, "tilted law's normaliser")?;
+        Ok(law)
+    }
+
+    fn unnormalised(&self, x: f64) -> f64 {
+        let pt = ndarray::arr2(&[[x]]);
+        let px = self
+            .conditional
+            .pdf(pt.view())
+            .map(|v| v[0])
+            .unwrap_or(f64::NAN);
+        let post = self
+            .p0
+            .class_posterior(pt.view())
+            .map(|p| p[[0, self.y]])
+            .unwrap_or(f64::NAN);
+        if px == 0.0 {
+            0.0
+        } else {
+            px * post.powf(self.gamma)
+        }
+    }
+
+    /// The density `q(x)`.
+    pub fn pdf(&self, x: f64) -> f64 {
+        self.unnormalised(x) / self.z
+    }
+
+    /// `Q(x) = ∫_lo^x q`, by the same quadrature.
+    pub fn cdf(&self, x: f64) -> f64 {
+        crate::quadrature::integrate(|v| self.unnormalised(v), self.lo, x.max(self.lo), 1e-12)
+            .map(|v| v / self.z)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// [`TiltedLaw`] on the grid `lo, lo + h, …, hi`, with its CDF.
 pub fn tilted_law_1d(
     p0: &LabelledMixture,
     y: usize,
@@ -118,35 +181,6 @@ pub fn tilted_law_1d(
     hi: f64,
     h: f64,
 ) -> Result<GridLaw> {
-    if p0.mixture().dim() != 1 {
-        return Err(Error::shape("tilted law", "d = 1", p0.mixture().dim()));
-    }
-    crate::error::finite(gamma, "tilt exponent")?;
-    let cond = p0.conditional(y)?;
-    let unnormalised = |x: f64| -> f64 {
-        let pt = ndarray::arr2(&[[x]]);
-        let px = cond.pdf(pt.view()).map(|v| v[0]).unwrap_or(f64::NAN);
-        let post = p0
-            .class_posterior(pt.view())
-            .map(|p| p[[0, y]])
-            .unwrap_or(f64::NAN);
-        if px == 0.0 {
-            0.0
-        } else {
-            px * post.powf(gamma)
-        }
-    };
-    let z = crate::quadrature::integrate(unnormalised, lo, hi, 1e-12)?;
-    crate::error::positive(z, "tilted law's normaliser")?;
-    GridLaw::new(
-        lo,
-        hi,
-        h,
-        |x| unnormalised(x) / z,
-        |x| {
-            crate::quadrature::integrate(unnormalised, lo, x.max(lo), 1e-12)
-                .map(|v| v / z)
-                .unwrap_or(f64::NAN)
-        },
-    )
+    let q = TiltedLaw::new(p0, y, gamma, lo, hi)?;
+    GridLaw::new(lo, hi, h, |x| q.pdf(x), |x| q.cdf(x))
 }

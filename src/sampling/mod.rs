@@ -29,7 +29,7 @@ pub use exact_law::{w1_between, MapLaw, Tangent};
 pub use grid_law::{GridLaw, Law1d};
 pub use guidance::{
     tilted_law_1d, ClassifierFree, ClassifierGrad, ClassifierGuided, ConditionalScore,
-    ExactClassifier,
+    ExactClassifier, TiltedLaw,
 };
 pub use imputation::{replacement_law_1d, Observation, ReconstructionGuided, Replacement};
 pub use langevin::langevin_step;

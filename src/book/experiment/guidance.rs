@@ -68,6 +68,9 @@ pub struct GuidedRow {
     pub w1_tilted_coarse: f64,
     #[serde(skip)]
     pub guided: Law1d,
+    /// The guided sampler's law at `coarse_steps`.
+    #[serde(skip)]
+    pub coarse: Law1d,
     #[serde(skip)]
     pub tilted: Law1d,
 }
@@ -117,6 +120,7 @@ pub fn run(config: &GuidanceConfig) -> Result<GuidanceReport> {
             w1_tilted: to_tilted(&guided)?,
             w1_tilted_coarse: to_tilted(&coarse)?,
             guided,
+            coarse,
             tilted,
         });
     }

@@ -9,6 +9,8 @@ pub mod digits_network;
 pub mod digits_run;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod guidance_flow;
+pub mod guidance_network;
 pub mod imputation;
 pub mod likelihood_models;
 pub mod smld_seed;

@@ -15,7 +15,8 @@ pub fn write(dir: &Path) -> Result<()> {
     create_dir(dir)?;
     let r = run(&GuidanceConfig::book())?;
     write_table(&r, dir)?;
-    write_figure(&r, dir)
+    write_figure(&r, dir)?;
+    super::guidance_cfg::write(&r, dir)
 }
 
 fn write_table(r: &GuidanceReport, dir: &Path) -> Result<()> {

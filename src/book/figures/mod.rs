@@ -13,6 +13,7 @@ pub mod ddpm_recipe;
 pub mod digits;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod guidance_cfg;
 pub mod imputation;
 pub mod likelihood_models;
 pub mod samplers;
