@@ -5,13 +5,15 @@ Each notebook runs in a fresh kernel, its outputs cleared first, with the notebo
 folder as the working directory (so `:dep score_sde = { path = ".." }` resolves). A notebook
 fails on: a compile error or any error output, any output on stderr (evcxr prints a `?`
 error there and still completes the cell), a dead kernel (a panic, with
-`:preserve_vars_on_panic 0`), a figure that failed to render ("plot error:"), a figure sent as
+`:preserve_vars_on_panic 0`), a figure that failed to render ("plot error:") or came out as
+its Debug text (`Chart { ... }`), a figure sent as
 SVG inside text/html (JupyterLab strips it in a notebook it did not execute itself), or no
 image/png figure at all. Without --write the executed notebooks go to a temporary folder
 and the repository is left untouched; with --write they replace the originals.
 """
 import argparse
 import pathlib
+import re
 import sys
 import tempfile
 import time
@@ -19,6 +21,10 @@ import time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+
+# A chart type's Debug output where a drawing was meant: evcxr fell back to `{:?}`.
+FIGURE_DEBUG = re.compile(r"^\s*(Chart|Figure|Heatmap|ImageGrid|Grid)\s*[{(]")
 
 
 def cell_label(index, cell):
@@ -51,6 +57,11 @@ def check(nb):
                 problems.append(f"{cell_label(i, cell)}: wrote to stderr:\n{text}")
             elif "plot error:" in text:
                 problems.append(f"{cell_label(i, cell)}: a figure failed to render:\n{text}")
+            elif FIGURE_DEBUG.match(text):
+                problems.append(
+                    f"{cell_label(i, cell)}: a figure printed as its Debug text, not drawn "
+                    "(end the cell with a variable holding it)"
+                )
             if out.output_type in ("display_data", "execute_result"):
                 data = out.get("data", {})
                 if "image/png" in data:

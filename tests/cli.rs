@@ -50,6 +50,30 @@ fn run_writes_metrics_and_loadable_weights() {
             assert!(out.contains("nfe=") && out.contains("W1="), "{name}: {out}");
         }
     }
+    // Classifier guidance towards each class, with the default sampler and a fast one.
+    for (class, extra) in [
+        ("0", vec![]),
+        ("1", vec!["--sampler", "heun", "--steps", "8"]),
+    ] {
+        let mut args = vec![
+            "sample",
+            "--weights",
+            w.to_str().unwrap(),
+            "--paths",
+            "16",
+            "--class",
+            class,
+            "--guidance",
+            "2",
+        ];
+        args.extend(extra);
+        let (code, out, err) = cli(&args);
+        assert_eq!(code, 0, "class {class}: {err}");
+        assert!(
+            out.contains(&format!("class {class} scale 2")) && out.contains("W1="),
+            "{out}"
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -181,6 +205,36 @@ fn hostile_arguments_give_one_error_line_and_write_nothing() {
         vec!["sample", "--weights", tmp.to_str().unwrap()],
         vec!["sample"],
         vec!["sample", "--weights", &corrupt, "--sde", "vp:nan:1"],
+        vec!["sample", "--weights", &g, "--guidance", "1"],
+        vec!["sample", "--weights", &g, "--class", "2"],
+        vec!["sample", "--weights", &g, "--class", "-1"],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--class",
+            "0",
+            "--guidance",
+            "nan",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--class",
+            "0",
+            "--guidance",
+            "inf",
+        ],
+        vec![
+            "sample",
+            "--weights",
+            &g,
+            "--class",
+            "0",
+            "--guidance",
+            "-1",
+        ],
         vec!["sample", "--weights", &g, "--sampler", "warp"],
         vec!["sample", "--weights", &g, "--sampler", ""],
         vec!["sample", "--weights", &g, "--sampler", "dpm-solver-4"],

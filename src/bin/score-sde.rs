@@ -9,11 +9,14 @@ use score_sde::book::experiment::digits_run::{self, DigitsRunConfig};
 use score_sde::book::experiment::ve_seed::{self, Prior, VeSeedConfig};
 use score_sde::digits::DigitsTrainConfig;
 use score_sde::loss::Weighting;
+use score_sde::mixture::{GaussianMixture, LabelledMixture};
 use score_sde::nn::weights_io;
 use score_sde::progress;
 use score_sde::rng::seeded;
-use score_sde::sampling::{reverse_euler_maruyama, ReverseSdeConfig, Sampler, Schedule};
-use score_sde::score::NetScore;
+use score_sde::sampling::{
+    reverse_euler_maruyama, ClassifierGuided, ExactClassifier, ReverseSdeConfig, Sampler, Schedule,
+};
+use score_sde::score::{NetScore, ScoreFn};
 use score_sde::sde::SdeChoice;
 use score_sde::{Error, Result};
 
@@ -82,6 +85,15 @@ enum Command {
         /// (equal steps in t down to 0).
         #[arg(long, default_value = "karras")]
         schedule: String,
+        /// Sample class K of the seed's target, whose components are its classes (0: the
+        /// mode at -1, 1: the mode at +1), by classifier guidance with the target's exact
+        /// time-dependent classifier; W1 and KS are then against p0(x | K).
+        #[arg(long)]
+        class: Option<usize>,
+        /// Classifier-guidance scale w >= 0 (needs --class; default 1: with an exact score,
+        /// w = 1 samples p0(x | K)).
+        #[arg(long)]
+        guidance: Option<f64>,
     },
     /// Train the digits network (VP SDE, 8x8 images), sample it, and judge the samples.
     Digits {
@@ -240,16 +252,19 @@ fn dispatch(cmd: Command) -> Result<()> {
             sampler,
             steps,
             schedule,
+            class,
+            guidance,
         } => {
+            let guide = Guide::parse(class, guidance)?;
             if sampler.is_some() || steps.is_some() {
                 let choice = FastChoice {
                     sampler: Sampler::parse(sampler.as_deref().unwrap_or("em"))?,
                     steps: steps.unwrap_or(time_points - 1),
                     schedule: parse_schedule(&schedule)?,
                 };
-                sample_with(&weights, &sde, paths, seed, &choice)
+                sample_with(&weights, &sde, paths, seed, &choice, guide)
             } else {
-                sample(&weights, &sde, paths, time_points, seed)
+                sample(&weights, &sde, paths, time_points, seed, guide)
             }
         }
         Command::Digits {
@@ -366,7 +381,79 @@ fn run(config: &VeSeedConfig, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64) -> Result<()> {
+/// `sample --class K --guidance W`: classifier guidance towards one of the seed target's
+/// components, with the target's exact classifier `p_t(y | x)`.
+#[derive(Clone, Copy)]
+struct Guide {
+    class: usize,
+    scale: f64,
+}
+
+impl Guide {
+    /// Checks the flags before any work: `--guidance` needs `--class`, the class must be one of
+    /// the target's, and the scale finite and `>= 0`.
+    fn parse(class: Option<usize>, guidance: Option<f64>) -> Result<Option<Self>> {
+        let Some(class) = class else {
+            return match guidance {
+                Some(_) => Err(Error::param("guidance", "needs --class")),
+                None => Ok(None),
+            };
+        };
+        let classes = seed_classes()?.n_classes();
+        if class >= classes {
+            return Err(Error::param(
+                "class",
+                format!("the target has classes 0..{classes}, got {class}"),
+            ));
+        }
+        let scale = guidance.unwrap_or(1.0);
+        if !(scale.is_finite() && scale >= 0.0) {
+            return Err(Error::param(
+                "guidance",
+                format!("must be finite and >= 0, got {scale}"),
+            ));
+        }
+        Ok(Some(Self { class, scale }))
+    }
+}
+
+/// The seed target with each component its own class.
+fn seed_classes() -> Result<LabelledMixture> {
+    let p0 = GaussianMixture::seed_ve();
+    let labels = (0..p0.n_components()).collect();
+    LabelledMixture::new(p0, labels)
+}
+
+/// Runs `f` with the network's score, guided when asked, and the law it should sample.
+fn with_guide<R>(
+    net: &score_sde::nn::Mlp,
+    sde: &dyn score_sde::sde::LinearSde,
+    guide: Option<Guide>,
+    f: impl FnOnce(&dyn ScoreFn, &GaussianMixture) -> Result<R>,
+) -> Result<R> {
+    let score = NetScore { net };
+    let Some(g) = guide else {
+        return f(&score, &GaussianMixture::seed_ve());
+    };
+    let labelled = seed_classes()?;
+    let classifier = ExactClassifier { p0: &labelled, sde };
+    let guided = ClassifierGuided {
+        score: &score,
+        classifier: &classifier,
+        class: g.class,
+        scale: g.scale,
+    };
+    f(&guided, &labelled.conditional(g.class)?)
+}
+
+fn sample(
+    weights: &Path,
+    sde: &str,
+    paths: usize,
+    time_points: usize,
+    seed: u64,
+    guide: Option<Guide>,
+) -> Result<()> {
     let net = load_score_net(weights)?;
     let sde = SdeChoice::parse(sde)?.build()?;
     let mut rng = seeded(seed);
@@ -379,9 +466,11 @@ fn sample(weights: &Path, sde: &str, paths: usize, time_points: usize, seed: u64
         )),
         ..Default::default()
     };
-    let tr = reverse_euler_maruyama(sde.as_ref(), &NetScore { net: &net }, x, &cfg, &mut rng)?;
-    let q =
-        ve_seed::SampleQuality::of(&tr.samples, &score_sde::mixture::GaussianMixture::seed_ve())?;
+    let q = with_guide(&net, sde.as_ref(), guide, |score, target| {
+        let tr = reverse_euler_maruyama(sde.as_ref(), score, x, &cfg, &mut rng)?;
+        ve_seed::SampleQuality::of(&tr.samples, target)
+    })?;
+    print_guide(guide);
     println!(
         "paths={paths} W1={:.4} KS={:.4} mean={:+.3} std={:.3}",
         q.w1, q.ks, q.mean, q.std
@@ -428,16 +517,18 @@ fn sample_with(
     paths: usize,
     seed: u64,
     choice: &FastChoice,
+    guide: Option<Guide>,
 ) -> Result<()> {
     let sde = SdeChoice::parse(sde)?.build()?;
     let ts = choice.schedule.times(sde.as_ref(), choice.steps)?;
     let net = load_score_net(weights)?;
     let mut rng = seeded(seed);
     let x = sde.sample_prior(paths, 1, &mut rng);
-    let (out, nfe) = choice
-        .sampler
-        .run(sde.as_ref(), &NetScore { net: &net }, x, &ts, &mut rng)?;
-    let q = ve_seed::SampleQuality::of(&out, &score_sde::mixture::GaussianMixture::seed_ve())?;
+    let (q, nfe) = with_guide(&net, sde.as_ref(), guide, |score, target| {
+        let (out, nfe) = choice.sampler.run(sde.as_ref(), score, x, &ts, &mut rng)?;
+        Ok((ve_seed::SampleQuality::of(&out, target)?, nfe))
+    })?;
+    print_guide(guide);
     println!(
         "sampler={} steps={} nfe={nfe} paths={paths} W1={:.4} KS={:.4} mean={:+.3} std={:.3}",
         choice.sampler.label(),
@@ -448,6 +539,16 @@ fn sample_with(
         q.std
     );
     Ok(())
+}
+
+/// One line naming the guidance, when there is one (the metrics line follows).
+fn print_guide(guide: Option<Guide>) {
+    if let Some(g) = guide {
+        println!(
+            "classifier guidance: class {} scale {} (W1 and KS against p0(x | class))",
+            g.class, g.scale
+        );
+    }
 }
 
 fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
