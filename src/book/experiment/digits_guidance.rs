@@ -1,7 +1,8 @@
 //! Classifier-free guidance on the digits: the class-conditional eps network (label dropout)
 //! trained on the training images, sampled by ancestral sampling with
 //! [`ClassifierFree`] at several strengths `w`, `per_class` images of each class from the
-//! same prior draws and noise at every `w`, and judged by the digit classifier: the fraction
+//! same prior draws and noise at every `w`, and judged, clipped to the data's range
+//! `[-1, 1]` (guidance pushes pixels past it), by the digit classifier: the fraction
 //! classified as the requested class, the mean probability it gives that class, the
 //! within-class spread, and the Fréchet distances of all samples pooled to all test images
 //! beside the same distances for as many real training images, class-balanced the same way.
@@ -65,6 +66,8 @@ pub struct GuidanceRow {
     pub spread: f64,
     /// All samples pooled, against all test images.
     pub quality: Quality,
+    /// The smallest and largest pixel value before clipping.
+    pub pixel_range: (f64, f64),
 }
 
 /// Everything the section shows.
@@ -83,7 +86,7 @@ pub struct DigitsGuidanceReport {
     pub sample_seconds: f64,
 }
 
-/// A finished run: the report and the samples at each strength (rows class-major:
+/// A finished run: the report and the samples (unclipped) at each strength (rows class-major:
 /// `per_class` images of class 0, then of class 1, ...).
 pub struct DigitsGuidanceRun {
     pub report: DigitsGuidanceReport,
@@ -174,7 +177,10 @@ pub fn within_class_spread(x: ArrayView2<f64>, labels: &[usize]) -> Result<f64> 
 }
 
 /// Runs it; `progress` counts training steps.
-pub fn run(config: &DigitsGuidanceConfig, progress: Option<ProgressBar>) -> Result<DigitsGuidanceRun> {
+pub fn run(
+    config: &DigitsGuidanceConfig,
+    progress: Option<ProgressBar>,
+) -> Result<DigitsGuidanceRun> {
     if config.per_class < 2 || config.guidance.is_empty() {
         return Err(Error::param(
             "per_class, guidance",
@@ -216,7 +222,10 @@ pub fn run(config: &DigitsGuidanceConfig, progress: Option<ProgressBar>) -> Resu
         .collect::<Result<Vec<_>>>()?;
     let sample_seconds = t1.elapsed().as_secs_f64();
     let mut rows = vec![];
-    for (&w, x) in config.guidance.iter().zip(&samples) {
+    for (&w, raw) in config.guidance.iter().zip(&samples) {
+        let lo = raw.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = raw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let x = &raw.mapv(|p| p.clamp(-1.0, 1.0));
         let (accuracy, confidence) = class_fidelity(&judge.classifier, x.view(), &labels)?;
         let predicted = judge.classifier.predict(x.view())?;
         let class_accuracy = (0..CLASSES)
@@ -233,11 +242,16 @@ pub fn run(config: &DigitsGuidanceConfig, progress: Option<ProgressBar>) -> Resu
             class_accuracy,
             spread: within_class_spread(x.view(), &labels)?,
             quality: judge.quality(x.view())?,
+            pixel_range: (lo, hi),
         });
     }
     let train_labels: Vec<usize> = digits.train_labels.iter().map(|&y| y as usize).collect();
     let by_class: Vec<Vec<usize>> = (0..CLASSES)
-        .map(|c| (0..train_labels.len()).filter(|&i| train_labels[i] == c).collect())
+        .map(|c| {
+            (0..train_labels.len())
+                .filter(|&i| train_labels[i] == c)
+                .collect()
+        })
         .collect();
     let mut rng = seeded(config.seed);
     let real = (0..FLOOR_DRAWS)
@@ -245,7 +259,11 @@ pub fn run(config: &DigitsGuidanceConfig, progress: Option<ProgressBar>) -> Resu
             let mut pick = vec![];
             for idx in &by_class {
                 let k = config.per_class.min(idx.len());
-                pick.extend(rand::seq::index::sample(&mut rng, idx.len(), k).iter().map(|j| idx[j]));
+                pick.extend(
+                    rand::seq::index::sample(&mut rng, idx.len(), k)
+                        .iter()
+                        .map(|j| idx[j]),
+                );
             }
             judge.quality(digits.train.select(Axis(0), &pick).view())
         })

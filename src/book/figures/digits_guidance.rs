@@ -33,13 +33,16 @@ pub fn write(dir: &Path) -> Result<DigitsGuidanceReport> {
             ("digits_cfg_per_class", c.per_class.to_string()),
             ("digits_cfg_ancestral", c.ancestral_steps.to_string()),
             ("digits_cfg_strengths", strengths.join(", ")),
-            ("digits_cfg_train_seconds", format!("{:.0}", r.train_seconds)),
-            ("digits_cfg_sample_seconds", format!("{:.0}", r.sample_seconds)),
-            ("digits_cfg_loss", format!("{:.3}", r.final_loss)),
             (
-                "digits_cfg_real_spread",
-                format!("{:.2}", r.real_spread),
+                "digits_cfg_train_seconds",
+                format!("{:.0}", r.train_seconds),
             ),
+            (
+                "digits_cfg_sample_seconds",
+                format!("{:.0}", r.sample_seconds),
+            ),
+            ("digits_cfg_loss", format!("{:.3}", r.final_loss)),
+            ("digits_cfg_real_spread", format!("{:.2}", r.real_spread)),
         ],
     )?;
     write_text(
@@ -58,13 +61,13 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 /// One row per strength, and the real images' floor.
 fn table(r: &DigitsGuidanceReport) -> String {
     let mut t = String::from(
-        "| images | classified as requested | mean probability of the requested class | within-class spread | Fréchet², pixels | Fréchet², features |\n|---|---|---|---|---|---|\n",
+        "| images | classified as requested | mean probability of the requested class | within-class spread | Fréchet², pixels | Fréchet², features | pixel range before clipping |\n|---|---|---|---|---|---|---|\n",
     );
     let px: Vec<f64> = r.real.iter().map(|q| q.fd_pixels).collect();
     let ft: Vec<f64> = r.real.iter().map(|q| q.fd_features).collect();
     let ((pm, ps), (fm, fs)) = (mean_sd(&px), mean_sd(&ft));
     t += &format!(
-        "| {} real training images per class (floor: mean ± sd over {} draws) | | | {:.2} (all training images) | {:.2} ± {:.2} | {:.2} ± {:.2} |\n",
+        "| {} real training images per class (floor: mean ± sd over {} draws) | | | {:.2} (all training images) | {:.2} ± {:.2} | {:.2} ± {:.2} | [-1, 1] |\n",
         r.config.per_class,
         r.real.len(),
         r.real_spread,
@@ -75,22 +78,24 @@ fn table(r: &DigitsGuidanceReport) -> String {
     );
     for row in &r.rows {
         t += &format!(
-            "| guided, w = {} | {:.0}% | {:.3} | {:.2} | {:.2} | {:.2} |\n",
+            "| guided, w = {} | {:.0}% | {:.3} | {:.2} | {:.2} | {:.2} | [{:.1}, {:.1}] |\n",
             row.guidance,
             100.0 * row.accuracy,
             row.confidence,
             row.spread,
             row.quality.fd_pixels,
-            row.quality.fd_features
+            row.quality.fd_features,
+            row.pixel_range.0,
+            row.pixel_range.1
         );
     }
     t
 }
 
 /// Checks the sentences of the section against the run; an error names the one that no
-/// longer holds.
+/// longer holds. The strengths are in increasing order (the book's config).
 fn claims(r: &DigitsGuidanceReport) -> Result<()> {
-    let _claim = |ok: bool, what: &str| {
+    let claim = |ok: bool, what: &str| {
         if ok {
             Ok(())
         } else {
@@ -100,6 +105,41 @@ fn claims(r: &DigitsGuidanceReport) -> Result<()> {
             ))
         }
     };
-    let _ = r;
-    Ok(())
+    let rows = &r.rows;
+    let (first, last) = match (rows.first(), rows.last()) {
+        (Some(f), Some(l)) if rows.len() >= 2 => (f, l),
+        _ => return claim(false, "three strengths"),
+    };
+    let pairs = || rows.windows(2).map(|p| (&p[0], &p[1]));
+    claim(
+        pairs().all(|(a, b)| b.accuracy >= a.accuracy && b.confidence > a.confidence)
+            && last.accuracy > first.accuracy,
+        "accuracy and confidence rise with w",
+    )?;
+    claim(
+        pairs().all(|(a, b)| {
+            b.quality.fd_pixels > a.quality.fd_pixels
+                && b.quality.fd_features > a.quality.fd_features
+        }),
+        "the Fréchet distances rise with w",
+    )?;
+    let px: Vec<f64> = r.real.iter().map(|q| q.fd_pixels).collect();
+    let ft: Vec<f64> = r.real.iter().map(|q| q.fd_features).collect();
+    let ((pm, ps), (fm, fs)) = (mean_sd(&px), mean_sd(&ft));
+    claim(
+        first.quality.fd_pixels > pm + 2.0 * ps && first.quality.fd_features > fm + 2.0 * fs,
+        "w = 0 is above the floor",
+    )?;
+    claim(
+        last.quality.fd_pixels > 10.0 * pm && last.quality.fd_features > 10.0 * fm,
+        "the strongest guidance is an order of magnitude above the floor",
+    )?;
+    claim(
+        last.spread < 0.75 * first.spread && last.spread < 0.75 * r.real_spread,
+        "the strongest guidance collapses the spread within a class",
+    )?;
+    claim(
+        last.pixel_range.0 < first.pixel_range.0 && last.pixel_range.1 > first.pixel_range.1,
+        "guidance pushes pixels further out of range",
+    )
 }

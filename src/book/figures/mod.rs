@@ -43,6 +43,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             fast_samplers::write_fast_samplers(&out.join("fast_samplers")).map(|_| ())
         });
         let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
+        let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
             .and_then(|_| likelihood_models::write(&out.join("likelihood_models")).map(|_| ()));
@@ -50,6 +51,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         joined(dd.join())?;
         joined(fs.join())?;
         joined(dn.join())?;
+        joined(dg.join())?;
         sa?;
         gu
     })
