@@ -68,6 +68,8 @@ pub struct GuidanceRow {
     pub quality: Quality,
     /// The smallest and largest pixel value before clipping.
     pub pixel_range: (f64, f64),
+    /// The fraction of pixel values outside `[-1, 1]` before clipping.
+    pub outside: f64,
 }
 
 /// Everything the section shows.
@@ -243,6 +245,7 @@ pub fn run(
             spread: within_class_spread(x.view(), &labels)?,
             quality: judge.quality(x.view())?,
             pixel_range: (lo, hi),
+            outside: raw.iter().filter(|p| p.abs() > 1.0).count() as f64 / raw.len() as f64,
         });
     }
     let train_labels: Vec<usize> = digits.train_labels.iter().map(|&y| y as usize).collect();
