@@ -121,6 +121,52 @@ fn digits_writes_metrics_weights_and_grids() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `digits --class 3 --guidance 2` on a tiny run: the conditional network (64 + 32 Fourier
+/// features + 10 label columns in) and the guided class's accuracy and confidence in
+/// metrics.json, within [0, 1] and counted over every sample.
+#[test]
+fn digits_with_a_class_writes_guided_metrics() {
+    let dir = std::env::temp_dir().join(format!("score-sde-digits-cfg-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let args = [
+        "digits",
+        "--train-size",
+        "100",
+        "--steps",
+        "30",
+        "--samples",
+        "16",
+        "--sampler-steps",
+        "20",
+        "--threads",
+        "1",
+        "--class",
+        "3",
+        "--guidance",
+        "2",
+        "--out",
+        d,
+    ];
+    let (code, out, err) = cli(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("class 3 at guidance w = 2"), "{out}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
+    let g = &m["guided"];
+    assert_eq!(g["class"], 3);
+    assert_eq!(g["guidance"], 2.0);
+    for key in ["accuracy", "confidence"] {
+        let v = g[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    let hist = m["samples"]["classes"]["histogram"].as_array().unwrap();
+    let n3 = hist[3].as_u64().unwrap() as f64;
+    assert_eq!(g["accuracy"].as_f64().unwrap(), n3 / 16.0);
+    let net = score_sde::nn::weights_io::load(dir.join("weights_ema.safetensors")).unwrap();
+    assert_eq!(net.sizes(), vec![106, 256, 256, 256, 64]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// A table of hostile arguments: huge, negative, NaN, infinite, empty, unknown, missing files,
 /// corrupt, truncated and empty weights, weights of another shape. Each must exit non-zero with
 /// exactly one line on stderr that starts with `error:`, no panic, and write nothing.
@@ -163,6 +209,14 @@ fn hostile_arguments_give_one_error_line_and_write_nothing() {
         vec!["digits", "--out", o, "--schedule", "cosine", "--steps", "1"],
         vec!["digits", "--out", o, "--sampler-steps", "0"],
         vec!["digits", "--out", o, "--threads", "0"],
+        vec!["digits", "--out", o, "--class", "10"],
+        vec!["digits", "--out", o, "--class", "-1"],
+        vec!["digits", "--out", o, "--class", "3", "--guidance", "-1"],
+        vec!["digits", "--out", o, "--class", "3", "--guidance=-0.5"],
+        vec!["digits", "--out", o, "--class", "3", "--guidance", "NaN"],
+        vec!["digits", "--out", o, "--class", "3", "--guidance", "inf"],
+        vec!["digits", "--out", o, "--class", "3", "--guidance", ""],
+        vec!["digits", "--out", o, "--guidance", "2"],
         vec!["run", "--out", o, "--steps", huge],
         vec!["run", "--out", o, "--steps", "-1"],
         vec!["run", "--out", o, "--steps", "0"],

@@ -43,8 +43,10 @@ fn training_steps_allocate_nothing_in_steady_state() {
     for isa in Isa::supported() {
         for threads in [1, 2] {
             keep.push(Box::new(dsm_steps(isa, threads)));
-            keep.push(Box::new(d_steps::<f64>(isa, threads)));
-            keep.push(Box::new(d_steps::<f32>(isa, threads)));
+            for classes in [0, 10] {
+                keep.push(Box::new(d_steps::<f64>(isa, threads, classes)));
+                keep.push(Box::new(d_steps::<f32>(isa, threads, classes)));
+            }
         }
     }
 }
@@ -84,21 +86,38 @@ fn dsm_steps(isa: Isa, threads: usize) -> FusedTrainer<f64> {
     tr
 }
 
-/// Workload D's step (eps loss, VP SDE, Fourier time features, 96-256-256-256-64).
-fn d_steps<F: Float>(isa: Isa, threads: usize) -> FusedTrainer<F> {
+/// Workload D's step (eps loss, VP SDE, Fourier time features, 96-256-256-256-64); with
+/// `classes > 0`, the class-conditional step (one-hot label columns, labels redrawn with
+/// dropout each step into a kept buffer, as `train_conditional_digits` does).
+fn d_steps<F: Float>(isa: Isa, threads: usize, classes: usize) -> FusedTrainer<F> {
     let mut rng = seeded(3);
     let data = ndarray::Array2::from_shape_simple_fn((64, 64), || rng.random_range(-1.0..1.0));
     let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng).unwrap();
-    let net = Mlp::new(&[96, 256, 256, 256, 64], Activation::Relu, &mut rng).unwrap();
+    let net = Mlp::new(
+        &[96 + classes, 256, 256, 256, 64],
+        Activation::Relu,
+        &mut rng,
+    )
+    .unwrap();
     let adam = Adam::new(1e-3).unwrap();
     let mut tr = FusedTrainer::<F>::new(&net, &adam, 64, threads)
         .unwrap()
         .with_isa(isa)
         .unwrap();
-    let mut bufs = SdeEpsBuffers::<F>::new(64, 64, features);
+    let mut bufs = SdeEpsBuffers::<F>::labelled(64, 64, features, classes);
+    let mut labels = vec![None; 64];
     let sde = Vp::song();
-    assert_no_allocation(&format!("D {} {isa:?} threads {threads}", F::NAME), || {
-        bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
+    let what = format!("D {} {isa:?} threads {threads} classes {classes}", F::NAME);
+    assert_no_allocation(&what, || {
+        if classes == 0 {
+            bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
+        } else {
+            for (i, y) in labels.iter_mut().enumerate() {
+                *y = (rng.random::<f64>() >= 0.2).then_some(i % classes);
+            }
+            bufs.draw_labelled(&sde, data.view(), &labels, 1e-3, &mut rng)
+                .unwrap();
+        }
         tr.step(&bufs).unwrap();
     });
     tr

@@ -120,6 +120,12 @@ enum Command {
         threads: usize,
         #[arg(long, default_value_t = 31)]
         seed: u64,
+        /// Train the class-conditional network instead and sample this class, 0 to 9.
+        #[arg(long, value_parser = bounded(0, 9))]
+        class: Option<usize>,
+        /// Classifier-free guidance strength w >= 0 for --class: (1 + w) s(x | y) - w s(x).
+        #[arg(long, value_parser = non_negative)]
+        guidance: Option<f64>,
         /// Output folder for metrics.json, the EMA weights, the time features and the grids.
         #[arg(long, default_value = "out/digits")]
         out: PathBuf,
@@ -156,6 +162,14 @@ const MAX_TIME_POINTS: u64 = 10_000;
 /// with one `error:` line and exit code 2, before any work or allocation.
 fn bounded(lo: u64, hi: u64) -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(lo..=hi)
+}
+
+/// A finite `f64 >= 0` (clap rejects NaN, infinities and negative values before any work).
+fn non_negative(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(w) if w.is_finite() && w >= 0.0 => Ok(w),
+        _ => Err(format!("must be a finite number >= 0, got {s:?}")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -276,6 +290,8 @@ fn dispatch(cmd: Command) -> Result<()> {
             schedule,
             threads,
             seed,
+            class,
+            guidance,
             out,
         } => {
             let book = DigitsRunConfig::book();
@@ -291,6 +307,8 @@ fn dispatch(cmd: Command) -> Result<()> {
                 sampler_steps,
                 schedule,
                 seed,
+                class,
+                guidance,
                 ..book
             };
             digits(&config, &out)
@@ -552,6 +570,7 @@ fn print_guide(guide: Option<Guide>) {
 }
 
 fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
+    config.validate()?;
     let pb = progress::bar(config.train.steps as u64, "digits");
     let r = digits_run::run(config, Some(pb.clone()))?;
     pb.finish_and_clear();
@@ -605,6 +624,16 @@ fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
         "Fréchet² to the test images: pixels {:.2}, features {:.2} (as many real images: {:.2}, {:.2})",
         q.samples.fd_pixels, q.samples.fd_features, q.floor.fd_pixels, q.floor.fd_features
     );
+    if let Some(g) = &q.guided {
+        println!(
+            "class {} at guidance w = {}: {:.0}% classified as {}, mean probability of the class {:.3}",
+            g.class,
+            g.guidance,
+            100.0 * g.accuracy,
+            g.class,
+            g.confidence
+        );
+    }
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Real data: the UCI optical-recognition digits (8x8 images), their seeded train/test split,
-//! the network trained on them, and the distances that tell generation from memorisation.
+//! the network trained on them (also class-conditional, for guidance), and the distances that tell generation from memorisation.
 mod bits;
 mod classifier;
+mod conditional;
 mod data;
 mod model;
 mod nearest;
@@ -11,6 +12,9 @@ pub use bits::{
     GaussianBaseline, CLASS_RIDGE, DELTA, LATTICE_TOL,
 };
 pub use classifier::{ClassReport, ClassifierConfig, DigitClassifier, CLASSES};
+pub use conditional::{
+    train_conditional_digits, ConditionalDigitsModel, LabelledScore, Labels, LABEL_DROPOUT,
+};
 pub use data::{Digits, DIGITS_DESCRIPTION, GREY_LEVELS, SIDE};
 pub use model::{train_digits, DigitsModel, DigitsTrainConfig, Trained};
 pub use nearest::{near_copy_fraction, nearest_neighbours, NearCopy};

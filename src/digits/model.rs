@@ -63,32 +63,53 @@ pub struct DigitsModel<'a> {
 impl DigitsModel<'_> {
     /// `eps_θ(x, t)` for each row of `x`.
     pub fn eps(&self, t: f64, x: ArrayView2<f64>) -> Result<Array2<f64>> {
-        crate::error::finite(t, "t")?;
-        let (n, d) = x.dim();
-        let k = self.features.count();
-        let mut f = vec![0.0; k];
-        self.features.write(t, &mut f)?;
-        let mut input = Array2::zeros((n, d + k));
-        for (mut row, xr) in input.rows_mut().into_iter().zip(x.rows()) {
-            for (o, &v) in row.iter_mut().zip(xr.iter().chain(f.iter())) {
-                *o = v;
-            }
-        }
-        crate::fast::infer::forward(&self.net, input.view())
+        eps_rows(&self.net, &self.features, t, x, 0, |_| None)
     }
 }
 
 impl ScoreFn for DigitsModel<'_> {
     fn score(&self, t: f64, x: ArrayView2<f64>) -> Result<Array2<f64>> {
-        let zeta = self.sde.kernel_std(t);
-        if !(zeta > 0.0 && zeta.is_finite()) {
-            return Err(Error::param(
-                "t",
-                format!("zeta(t) = {zeta} at t = {t}: the eps model's score is undefined"),
-            ));
-        }
-        Ok(self.eps(t, x)? / (-zeta))
+        score_of_eps(self.sde, t, self.eps(t, x)?)
     }
+}
+
+/// The network output on the rows `[x_i, f(t), e_{y_i}]`: `classes` one-hot label columns
+/// after the time features, `label(i)` the class of row `i` (`None`: all zeros).
+pub(crate) fn eps_rows(
+    net: &Mlp,
+    features: &TimeFeatures,
+    t: f64,
+    x: ArrayView2<f64>,
+    classes: usize,
+    label: impl Fn(usize) -> Option<usize>,
+) -> Result<Array2<f64>> {
+    crate::error::finite(t, "t")?;
+    let (n, d) = x.dim();
+    let k = features.count();
+    let mut f = vec![0.0; k];
+    features.write(t, &mut f)?;
+    let mut input = Array2::zeros((n, d + k + classes));
+    for (i, (mut row, xr)) in input.rows_mut().into_iter().zip(x.rows()).enumerate() {
+        for (o, &v) in row.iter_mut().zip(xr.iter().chain(f.iter())) {
+            *o = v;
+        }
+        if let Some(y) = label(i) {
+            row[d + k + y] = 1.0;
+        }
+    }
+    crate::fast::infer::forward(net, input.view())
+}
+
+/// `s = -eps / zeta(t)`; an error where `zeta(t)` is not finite and positive.
+pub(crate) fn score_of_eps(sde: &dyn LinearSde, t: f64, eps: Array2<f64>) -> Result<Array2<f64>> {
+    let zeta = sde.kernel_std(t);
+    if !(zeta > 0.0 && zeta.is_finite()) {
+        return Err(Error::param(
+            "t",
+            format!("zeta(t) = {zeta} at t = {t}: the eps model's score is undefined"),
+        ));
+    }
+    Ok(eps / (-zeta))
 }
 
 /// The trained weights, the EMA weights, and the loss every 100 steps.
@@ -108,6 +129,26 @@ pub fn train_digits(
     config: &DigitsTrainConfig,
     progress: Option<ProgressBar>,
 ) -> Result<Trained> {
+    train_eps(train, None, sde, config, progress)
+}
+
+/// The class of each training image, `0..classes`, and the probability that a drawn row's
+/// label is replaced by the null label.
+pub(crate) struct LabelDropout<'a> {
+    pub labels: &'a [u8],
+    pub classes: usize,
+    pub p: f64,
+}
+
+/// The training loop of [`train_digits`]; with `labelled`, each drawn row also draws
+/// `u ~ U(0, 1)` and keeps its label if `u >= p` (else the null label).
+pub(crate) fn train_eps(
+    train: ArrayView2<f64>,
+    labelled: Option<LabelDropout>,
+    sde: &dyn LinearSde,
+    config: &DigitsTrainConfig,
+    progress: Option<ProgressBar>,
+) -> Result<Trained> {
     let (n, d) = train.dim();
     if n == 0 || d == 0 {
         return Err(Error::param("training set", "needs at least one image"));
@@ -116,27 +157,52 @@ pub fn train_digits(
     if config.steps == 0 || config.batch == 0 {
         return Err(Error::param("steps, batch", "must be >= 1"));
     }
+    let classes = labelled.as_ref().map_or(0, |l| l.classes);
+    if let Some(l) = &labelled {
+        crate::error::check_len("training labels", n, l.labels.len())?;
+        if let Some(y) = l.labels.iter().find(|&&y| y as usize >= l.classes) {
+            return Err(Error::param(
+                "training labels",
+                format!("must be < {}, got {y}", l.classes),
+            ));
+        }
+        if !(0.0..=1.0).contains(&l.p) {
+            return Err(Error::param(
+                "label dropout",
+                format!("must lie in [0, 1], got {}", l.p),
+            ));
+        }
+    }
     let mut rng = seeded(config.seed);
     let features = if config.frequencies == 0 {
         TimeFeatures::Raw
     } else {
         TimeFeatures::gaussian_fourier(config.frequencies, config.scale, &mut rng)?
     };
-    let mut sizes = vec![d + features.count()];
+    let mut sizes = vec![d + features.count() + classes];
     sizes.extend(&config.hidden);
     sizes.push(d);
     let net = Mlp::new(&sizes, Activation::Relu, &mut rng)?;
     let mut trainer =
         FusedTrainer::<f64>::new(&net, &Adam::new(config.lr)?, config.batch, config.threads)?;
     let mut ema = Ema::new(&net, config.ema_decay)?.with_warmup();
-    let mut bufs = SdeEpsBuffers::<f64>::new(config.batch, d, features.clone());
+    let mut bufs = SdeEpsBuffers::<f64>::labelled(config.batch, d, features.clone(), classes);
     let mut x0 = Array2::zeros((config.batch, d));
+    let mut y = vec![None; config.batch];
     let mut losses = vec![];
     for step in 0..config.steps {
-        for mut row in x0.rows_mut() {
-            row.assign(&train.row(rng.random_range(0..n)));
+        for (b, mut row) in x0.rows_mut().into_iter().enumerate() {
+            let i = rng.random_range(0..n);
+            row.assign(&train.row(i));
+            if let Some(l) = &labelled {
+                y[b] = (rng.random::<f64>() >= l.p).then_some(l.labels[i] as usize);
+            }
         }
-        bufs.draw(sde, x0.view(), config.t_eps, &mut rng)?;
+        if labelled.is_some() {
+            bufs.draw_labelled(sde, x0.view(), &y, config.t_eps, &mut rng)?;
+        } else {
+            bufs.draw(sde, x0.view(), config.t_eps, &mut rng)?;
+        }
         let loss = trainer.step(&bufs)?;
         if !loss.is_finite() {
             return Err(Error::param(

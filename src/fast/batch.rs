@@ -147,11 +147,16 @@ impl<F: Float> FusedBatch<F> for DsmBuffers<F> {
 /// by row), `x_n(t) = mu(t_n) x_n + zeta(t_n) ε_n`, network input `[x_n(t), f(t_n)]` with the
 /// time features `f`, and the loss `mean_{n,j} (ε_θ(x_n(t), t_n)_j − ε_nj)²`
 /// (`α = 1`, `β = −ε`, `w = 1`, `c = 1/(n d)`). Drawing allocates nothing.
+///
+/// With `classes > 0` ([`labelled`](Self::labelled)) each row also carries its class as a
+/// one-hot `e_y` of `classes` columns, `[x_n(t), f(t_n), e_{y_n}]`; the null label (no class,
+/// for classifier-free guidance) is all zeros.
 #[derive(Clone, Debug)]
 pub struct SdeEpsBuffers<F> {
     n: usize,
     d: usize,
     features: TimeFeatures,
+    classes: usize,
     t: Vec<f64>,
     eps: Vec<f64>,
     /// The network input as drawn, `[n, d + features]` row-major.
@@ -165,11 +170,18 @@ pub struct SdeEpsBuffers<F> {
 impl<F: Float> SdeEpsBuffers<F> {
     /// Buffers for `n` points in `d` dimensions with time features `features`.
     pub fn new(n: usize, d: usize, features: TimeFeatures) -> Self {
-        let din = d + features.count();
+        Self::labelled(n, d, features, 0)
+    }
+
+    /// Buffers whose rows end in a one-hot label of `classes` columns (0: no label columns,
+    /// the same as [`new`](Self::new)).
+    pub fn labelled(n: usize, d: usize, features: TimeFeatures, classes: usize) -> Self {
+        let din = d + features.count() + classes;
         Self {
             n,
             d,
             features,
+            classes,
             t: vec![0.0; n],
             eps: vec![0.0; n * d],
             drawn: vec![0.0; n * din],
@@ -180,17 +192,55 @@ impl<F: Float> SdeEpsBuffers<F> {
         }
     }
 
-    /// The network's input width, `d` plus the number of time features.
+    /// The network's input width: `d`, the time features and the label columns.
     pub fn input_dim(&self) -> usize {
-        self.d + self.features.count()
+        self.d + self.features.count() + self.classes
     }
 
-    /// Draws a batch for the data `x0` (`[n, d]`) from `rng`. Errors on `t_eps` outside
-    /// `(0, T)`, non-finite data or data that is not `[n, d]`.
+    /// The number of label columns.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Draws a batch for the data `x0` (`[n, d]`) from `rng`; label columns, if any, hold the
+    /// null label. Errors on `t_eps` outside `(0, T)`, non-finite data or data that is not
+    /// `[n, d]`.
     pub fn draw(
         &mut self,
         sde: &dyn LinearSde,
         x0: ArrayView2<f64>,
+        t_eps: f64,
+        rng: &mut dyn Rng,
+    ) -> Result<()> {
+        self.draw_rows(sde, x0, None, t_eps, rng)
+    }
+
+    /// Draws a batch like [`draw`](Self::draw) (the same random numbers in the same order),
+    /// with row `i` labelled `labels[i]` (`None`: the null label). Errors as `draw`, and on
+    /// `labels.len() != n` or a label `>= classes`.
+    pub fn draw_labelled(
+        &mut self,
+        sde: &dyn LinearSde,
+        x0: ArrayView2<f64>,
+        labels: &[Option<usize>],
+        t_eps: f64,
+        rng: &mut dyn Rng,
+    ) -> Result<()> {
+        crate::error::check_len("labels", self.n, labels.len())?;
+        if let Some(y) = labels.iter().flatten().find(|&&y| y >= self.classes) {
+            return Err(Error::param(
+                "labels",
+                format!("class {y} with {} label columns", self.classes),
+            ));
+        }
+        self.draw_rows(sde, x0, Some(labels), t_eps, rng)
+    }
+
+    fn draw_rows(
+        &mut self,
+        sde: &dyn LinearSde,
+        x0: ArrayView2<f64>,
+        labels: Option<&[Option<usize>]>,
         t_eps: f64,
         rng: &mut dyn Rng,
     ) -> Result<()> {
@@ -215,11 +265,16 @@ impl<F: Float> SdeEpsBuffers<F> {
         for (i, x) in x0.rows().into_iter().enumerate() {
             let t = self.t[i];
             let (m, s) = (sde.mean_factor(t), sde.kernel_std(t));
-            let (row, feat) = self.drawn[i * din..(i + 1) * din].split_at_mut(d);
+            let (row, rest) = self.drawn[i * din..(i + 1) * din].split_at_mut(d);
             for ((xt, &x), &e) in row.iter_mut().zip(x).zip(&self.eps[i * d..(i + 1) * d]) {
                 *xt = m * x + s * e;
             }
+            let (feat, onehot) = rest.split_at_mut(self.features.count());
             self.features.write(t, feat)?;
+            onehot.fill(0.0);
+            if let Some(y) = labels.and_then(|l| l[i]) {
+                onehot[y] = 1.0;
+            }
         }
         round_into(&mut self.input, &self.drawn);
         for (b, &e) in self.beta.iter_mut().zip(&self.eps) {
@@ -228,7 +283,8 @@ impl<F: Float> SdeEpsBuffers<F> {
         Ok(())
     }
 
-    /// The network input `[x(t), f(t)]` of the last draw as drawn (in `f64`), `[n, d_in]`.
+    /// The network input `[x(t), f(t)]` (then the label columns) of the last draw as drawn
+    /// (in `f64`), `[n, d_in]`.
     pub fn drawn_input(&self) -> &[f64] {
         &self.drawn
     }

@@ -2,13 +2,18 @@
 //! on the first `n_train` training images (VP SDE), sample it from its EMA weights with one
 //! sampler, and judge the samples: nearest training images, near-copies, the classifier's
 //! class histogram and the Fréchet distances to the test images beside the real-image floor.
+//! With a class, the class-conditional network is trained instead and sampled for that class
+//! with classifier-free guidance, and the samples are also judged by how many the classifier
+//! puts in the requested class.
 use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
+use super::digits_guidance::{class_fidelity, guided_sample};
 use super::digits_network::{sample, Judge, Quality};
 use crate::digits::{
-    near_copy_fraction, nearest_neighbours, train_digits, ClassifierConfig, Digits, DigitsModel,
-    DigitsTrainConfig, NearCopy, Trained,
+    near_copy_fraction, nearest_neighbours, train_conditional_digits, train_digits,
+    ClassifierConfig, ConditionalDigitsModel, Digits, DigitsModel, DigitsTrainConfig, NearCopy,
+    Trained, CLASSES, LABEL_DROPOUT,
 };
 use crate::error::{Error, Result};
 use crate::metrics::quantile;
@@ -33,6 +38,19 @@ pub struct DigitsRunConfig {
     pub schedule: String,
     pub classifier: ClassifierConfig,
     pub seed: u64,
+    /// Sample this class (0 to 9) from the class-conditional network.
+    #[serde(default)]
+    pub class: Option<usize>,
+    /// The classifier-free guidance strength `w >= 0` for `class` (none: 0).
+    #[serde(default)]
+    pub guidance: Option<f64>,
+    /// The conditional network's label dropout.
+    #[serde(default = "label_dropout")]
+    pub label_dropout: f64,
+}
+
+fn label_dropout() -> f64 {
+    LABEL_DROPOUT
 }
 
 impl DigitsRunConfig {
@@ -47,12 +65,39 @@ impl DigitsRunConfig {
             schedule: "uniform".into(),
             classifier: ClassifierConfig::book(),
             seed: 31,
+            class: None,
+            guidance: None,
+            label_dropout: LABEL_DROPOUT,
         }
     }
 
-    /// The sampler and its time grid; errors on an unknown name, zero steps, or more
-    /// training images than the training set holds.
+    /// The sampler and its time grid; errors on an unknown name, zero steps, more training
+    /// images than the training set holds, a class outside 0..=9, a guidance strength that is
+    /// not finite and >= 0 or given without a class.
     pub fn validate(&self) -> Result<(Sampler, Vec<f64>)> {
+        if let Some(k) = self.class.filter(|&k| k >= CLASSES) {
+            return Err(Error::param("class", format!("must be 0 to 9, got {k}")));
+        }
+        if let Some(w) = self.guidance {
+            if self.class.is_none() {
+                return Err(Error::param(
+                    "guidance",
+                    "needs a class (--class K): guidance strengthens a class",
+                ));
+            }
+            if !(w.is_finite() && w >= 0.0) {
+                return Err(Error::param(
+                    "guidance",
+                    format!("must be finite and >= 0, got {w}"),
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.label_dropout) {
+            return Err(Error::param(
+                "label_dropout",
+                format!("must lie in [0, 1], got {}", self.label_dropout),
+            ));
+        }
         if !(1..=1500).contains(&self.n_train) {
             return Err(Error::param(
                 "n_train",
@@ -104,6 +149,18 @@ pub struct DigitsRunReport {
     pub pixel_range: (f64, f64),
     pub train_seconds: f64,
     pub sample_seconds: f64,
+    /// With a class: how the classifier sees the guided samples.
+    pub guided: Option<GuidedClass>,
+}
+
+/// The class asked for, the guidance strength, the fraction of samples classified as that
+/// class and the mean probability the classifier gives it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GuidedClass {
+    pub class: usize,
+    pub guidance: f64,
+    pub accuracy: f64,
+    pub confidence: f64,
 }
 
 /// A finished run: the report, the trained network, the samples and each one's nearest
@@ -121,25 +178,78 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
     let digits = Digits::book()?;
     let sde = Vp::song();
     let train = digits.train_subset(config.n_train)?;
+    let labels = &digits.train_labels[..config.n_train];
     let t0 = std::time::Instant::now();
-    let trained = train_digits(train.view(), &sde, &config.train, progress)?;
+    let trained = match config.class {
+        None => train_digits(train.view(), &sde, &config.train, progress)?,
+        Some(_) => train_conditional_digits(
+            train.view(),
+            labels,
+            &sde,
+            &config.train,
+            config.label_dropout,
+            progress,
+        )?,
+    };
     let train_seconds = t0.elapsed().as_secs_f64();
     let tail = &trained.losses[trained.losses.len().saturating_sub(10)..];
     let final_loss = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
     let t1 = std::time::Instant::now();
-    let model = DigitsModel {
-        net: trained.ema.clone(),
-        features: trained.features.clone(),
-        sde: &sde,
+    let x0 = match config.class {
+        None => {
+            let model = DigitsModel {
+                net: trained.ema.clone(),
+                features: trained.features.clone(),
+                sde: &sde,
+            };
+            sample(&model, &sde, &sampler, &ts, config.n_samples, config.seed)?
+        }
+        Some(k) => {
+            let model = ConditionalDigitsModel {
+                net: trained.ema.clone(),
+                features: trained.features.clone(),
+                sde: &sde,
+            };
+            let w = config.guidance.unwrap_or(0.0);
+            guided_sample(
+                &model,
+                &vec![k; config.n_samples],
+                w,
+                &sampler,
+                &ts,
+                config.seed,
+            )?
+        }
     };
-    let x0 = sample(&model, &sde, &sampler, &ts, config.n_samples, config.seed)?;
     let sample_seconds = t1.elapsed().as_secs_f64();
     let (idx, nn) = nearest_neighbours(x0.view(), train.view())?;
     let (_, test_nn) = nearest_neighbours(digits.test.view(), train.view())?;
     let (judge, classifier_accuracy) = Judge::new(&digits, &config.classifier)?;
-    let m = config.n_samples.min(digits.train.nrows());
-    let pick = rand::seq::index::sample(&mut seeded(config.seed), digits.train.nrows(), m);
-    let floor = judge.quality(digits.train.select(Axis(0), &pick.into_vec()).view())?;
+    // The floor: as many real training images, of the requested class if there is one.
+    let pool: Vec<usize> = (0..digits.train.nrows())
+        .filter(|&i| {
+            config
+                .class
+                .is_none_or(|k| digits.train_labels[i] as usize == k)
+        })
+        .collect();
+    let m = config.n_samples.min(pool.len());
+    let pick = rand::seq::index::sample(&mut seeded(config.seed), pool.len(), m);
+    let pick: Vec<usize> = pick.iter().map(|j| pool[j]).collect();
+    let floor = judge.quality(digits.train.select(Axis(0), &pick).view())?;
+    let guided = match config.class {
+        None => None,
+        Some(k) => {
+            let (accuracy, confidence) =
+                class_fidelity(&judge.classifier, x0.view(), &vec![k; x0.nrows()])?;
+            Some(GuidedClass {
+                class: k,
+                guidance: config.guidance.unwrap_or(0.0),
+                accuracy,
+                confidence,
+            })
+        }
+    };
     let lo = x0.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = x0.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let report = DigitsRunReport {
@@ -154,6 +264,7 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
         pixel_range: (lo, hi),
         train_seconds,
         sample_seconds,
+        guided,
     };
     Ok(DigitsRun {
         report,

@@ -11,6 +11,7 @@ use crate::progress::ProgressBar;
 pub mod ddpm;
 pub mod ddpm_recipe;
 pub mod digits;
+pub mod digits_guidance;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod guidance_cfg;
@@ -44,6 +45,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             fast_samplers::write_fast_samplers(&out.join("fast_samplers")).map(|_| ())
         });
         let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
+        let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
             .and_then(|_| imputation::write(&out.join("imputation")))
@@ -52,6 +54,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         joined(dd.join())?;
         joined(fs.join())?;
         joined(dn.join())?;
+        joined(dg.join())?;
         sa?;
         gu
     })

@@ -1,0 +1,171 @@
+//! The guidance chapter's section on real images: classifier-free guidance of the
+//! class-conditional digits network, one image grid per strength and a table, with the
+//! prose's claims checked against the run.
+use std::path::Path;
+
+use super::{create_dir, write_numbers, write_text};
+use crate::book::experiment::digits_guidance::{run, DigitsGuidanceConfig, DigitsGuidanceReport};
+use crate::book::plot::ImageGrid;
+use crate::digits::SIDE;
+use crate::error::{Error, Result};
+
+/// Writes `digits_cfg_w{w}.{png,svg}`, `digits_cfg.md`, the quoted numbers (`digits_cfg_*`)
+/// and `digits_cfg.json` under `dir` (trains one network: under a minute on two cores).
+pub fn write(dir: &Path) -> Result<DigitsGuidanceReport> {
+    create_dir(dir)?;
+    let config = DigitsGuidanceConfig::book();
+    let r = run(&config, None)?;
+    for (row, x) in r.report.rows.iter().zip(&r.samples) {
+        let clipped = x.mapv(|p| p.clamp(-1.0, 1.0));
+        ImageGrid::new(clipped, SIDE, config.per_class, (-1.0, 1.0))?
+            .save(dir.join(format!("digits_cfg_w{}", row.guidance)))?;
+    }
+    let r = r.report;
+    write_text(&dir.join("digits_cfg.md"), &table(&r))?;
+    let c = &r.config;
+    let strengths: Vec<String> = c.guidance.iter().map(|w| format!("{w}")).collect();
+    for row in &r.rows {
+        let w = row.guidance;
+        write_numbers(
+            dir,
+            &[
+                (
+                    &format!("digits_cfg_acc_w{w}"),
+                    format!("{:.0}%", 100.0 * row.accuracy),
+                ),
+                (
+                    &format!("digits_cfg_outside_w{w}"),
+                    format!("{:.0}%", 100.0 * row.outside),
+                ),
+            ],
+        )?;
+    }
+    write_numbers(
+        dir,
+        &[
+            ("digits_cfg_dropout", format!("{}", c.label_dropout)),
+            ("digits_cfg_steps", c.train.steps.to_string()),
+            ("digits_cfg_per_class", c.per_class.to_string()),
+            ("digits_cfg_ancestral", c.ancestral_steps.to_string()),
+            ("digits_cfg_strengths", strengths.join(", ")),
+            (
+                "digits_cfg_train_seconds",
+                format!("{:.0}", r.train_seconds),
+            ),
+            (
+                "digits_cfg_sample_seconds",
+                format!("{:.0}", r.sample_seconds),
+            ),
+            ("digits_cfg_loss", format!("{:.3}", r.final_loss)),
+            ("digits_cfg_real_spread", format!("{:.2}", r.real_spread)),
+        ],
+    )?;
+    write_text(
+        &dir.join("digits_cfg.json"),
+        &serde_json::to_string_pretty(&r)?,
+    )?;
+    claims(&r)?;
+    Ok(r)
+}
+
+/// Mean and sample standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let (m, se) = crate::metrics::mean_se(v);
+    (m, se * (v.len() as f64).sqrt())
+}
+
+/// One row per strength, and the real images' floor.
+fn table(r: &DigitsGuidanceReport) -> String {
+    let mut t = String::from(
+        "| images | classified as requested | mean probability of the requested class | within-class spread | Fréchet², pixels | Fréchet², features | pixel range before clipping | pixels outside [-1, 1] |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    let px: Vec<f64> = r.real.iter().map(|q| q.fd_pixels).collect();
+    let ft: Vec<f64> = r.real.iter().map(|q| q.fd_features).collect();
+    let ((pm, ps), (fm, fs)) = (mean_sd(&px), mean_sd(&ft));
+    t += &format!(
+        "| {} real training images per class (floor: mean ± sd over {} draws) | | | {:.2} (all training images) | {:.2} ± {:.2} | {:.2} ± {:.2} | [-1, 1] | 0% |\n",
+        r.config.per_class,
+        r.real.len(),
+        r.real_spread,
+        pm,
+        ps,
+        fm,
+        fs
+    );
+    for row in &r.rows {
+        t += &format!(
+            "| guided, w = {} | {:.0}% | {:.3} | {:.2} | {:.2} | {:.2} | [{:.1}, {:.1}] | {:.0}% |\n",
+            row.guidance,
+            100.0 * row.accuracy,
+            row.confidence,
+            row.spread,
+            row.quality.fd_pixels,
+            row.quality.fd_features,
+            row.pixel_range.0,
+            row.pixel_range.1,
+            100.0 * row.outside
+        );
+    }
+    t
+}
+
+/// Checks the sentences of the section against the run; an error names the one that no
+/// longer holds. The strengths are in increasing order (the book's config).
+fn claims(r: &DigitsGuidanceReport) -> Result<()> {
+    let claim = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::param(
+                "guidance chapter, digits",
+                format!("the claim '{what}' no longer holds: rewrite the prose"),
+            ))
+        }
+    };
+    let rows = &r.rows;
+    let (first, last) = match (rows.first(), rows.last()) {
+        (Some(f), Some(l)) if rows.len() >= 2 => (f, l),
+        _ => return claim(false, "three strengths"),
+    };
+    let pairs = || rows.windows(2).map(|p| (&p[0], &p[1]));
+    claim(
+        pairs().all(|(a, b)| b.accuracy >= a.accuracy && b.confidence > a.confidence)
+            && last.accuracy > first.accuracy,
+        "accuracy and confidence rise with w",
+    )?;
+    claim(
+        pairs().all(|(a, b)| {
+            b.quality.fd_pixels > a.quality.fd_pixels
+                && b.quality.fd_features > a.quality.fd_features
+        }),
+        "the Fréchet distances rise with w",
+    )?;
+    let px: Vec<f64> = r.real.iter().map(|q| q.fd_pixels).collect();
+    let ft: Vec<f64> = r.real.iter().map(|q| q.fd_features).collect();
+    let ((pm, ps), (fm, fs)) = (mean_sd(&px), mean_sd(&ft));
+    claim(
+        first.quality.fd_pixels > pm + 2.0 * ps && first.quality.fd_features > fm + 2.0 * fs,
+        "w = 0 is above the floor",
+    )?;
+    claim(
+        last.quality.fd_pixels > 3.0 * pm && last.quality.fd_features > 3.0 * fm,
+        "the strongest guidance is several times the floor",
+    )?;
+    claim(
+        rows.iter().all(|row| row.spread < r.real_spread),
+        "less spread within a class than real images at every w",
+    )?;
+    claim(
+        rows.iter()
+            .all(|row| (0.8..=1.2).contains(&(row.spread / first.spread))),
+        "the spread within a class changes little with w",
+    )?;
+    claim(
+        pairs().all(|(a, b)| {
+            b.pixel_range.0 < a.pixel_range.0
+                && b.pixel_range.1 > a.pixel_range.1
+                && b.outside > a.outside
+        }),
+        "guidance pushes more pixels further out of range",
+    )
+}
