@@ -268,3 +268,57 @@ fn guidance_raises_the_classifier_agreement() {
     assert!(a3 > a0 + MARGIN, "accuracy w=0 {a0}, w=3 {a3}");
     assert!(c3 > c0, "confidence w=0 {c0}, w=3 {c3}");
 }
+
+/// Inpainting (`digits_inpainting::run`, on an untrained network so that it is fast): one row
+/// per method in a fixed order, the test images' row is the classifier's own accuracy with
+/// zero error, every completed image keeps the observed upper half bit for bit, replacement
+/// never moves it (drift exactly 0), and a lower-half error is the RMS against the test
+/// image's lower half, recomputed here to 1e-12. Image counts outside `1..=297` are refused.
+#[test]
+fn inpainting_keeps_the_observed_half_and_judges_every_method() {
+    use score_sde::book::experiment::digits_inpainting::{run, InpaintingConfig, KNOWN};
+    let digits = Digits::book().unwrap();
+    let sde = Vp::song();
+    let model = model(&sde);
+    let classifier = DigitClassifier::train(
+        digits.train.view(),
+        &digits.train_labels,
+        &ClassifierConfig::book(),
+    )
+    .unwrap();
+    let ts = Schedule::UniformT { t_min: 1e-3 }.times(&sde, 20).unwrap();
+    let config = InpaintingConfig {
+        n_images: 20,
+        ..InpaintingConfig::book()
+    };
+    let r = run(&model, &digits, &classifier, &ts, &config).unwrap();
+    let names: Vec<&str> = r.rows.iter().map(|row| row.method.as_str()).collect();
+    assert_eq!(names[0], "test images as they are");
+    assert_eq!(names[1], "replacement");
+    assert_eq!(names.len(), 7, "{names:?}");
+    let truth = digits.test.slice(ndarray::s![..20, ..]);
+    let acc = classifier
+        .accuracy(truth, &digits.test_labels[..20])
+        .unwrap();
+    assert_eq!(r.rows[0].accuracy, acc);
+    assert_eq!(r.rows[0].rmse_lower, 0.0);
+    assert_eq!(r.rows[1].rmse_upper, 0.0);
+    for (row, x) in r.rows.iter().zip(&r.images) {
+        assert_eq!(
+            x.slice(ndarray::s![.., ..KNOWN]),
+            truth.slice(ndarray::s![.., ..KNOWN]),
+            "{}",
+            row.method
+        );
+        let d = &x.slice(ndarray::s![.., KNOWN..]) - &truth.slice(ndarray::s![.., KNOWN..]);
+        let rms = (d.mapv(|v| v * v).sum() / d.len() as f64).sqrt();
+        assert!((row.rmse_lower - rms).abs() < 1e-12, "{}", row.method);
+    }
+    for n in [0, 298] {
+        let bad = InpaintingConfig {
+            n_images: n,
+            ..InpaintingConfig::book()
+        };
+        assert!(run(&model, &digits, &classifier, &ts, &bad).is_err());
+    }
+}

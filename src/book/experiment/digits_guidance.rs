@@ -9,6 +9,7 @@
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
+use super::digits_inpainting::{InpaintingConfig, InpaintingRow};
 use super::digits_network::{Judge, Quality, FLOOR_DRAWS};
 use crate::digits::{
     train_conditional_digits, ClassifierConfig, ConditionalDigitsModel, DigitClassifier, Digits,
@@ -34,6 +35,8 @@ pub struct DigitsGuidanceConfig {
     /// Ancestral steps (equal steps in `t` down to `t_eps`).
     pub ancestral_steps: usize,
     pub classifier: ClassifierConfig,
+    /// Inpainting with the same network at its null label.
+    pub inpainting: InpaintingConfig,
     pub seed: u64,
 }
 
@@ -47,6 +50,7 @@ impl DigitsGuidanceConfig {
             per_class: 20,
             ancestral_steps: 200,
             classifier: ClassifierConfig::book(),
+            inpainting: InpaintingConfig::book(),
             seed: 31,
         }
     }
@@ -86,6 +90,8 @@ pub struct DigitsGuidanceReport {
     pub final_loss: f64,
     pub train_seconds: f64,
     pub sample_seconds: f64,
+    /// Lower halves of test images from their upper halves, per method.
+    pub inpainting: Vec<InpaintingRow>,
 }
 
 /// A finished run: the report and the samples (unclipped) at each strength (rows class-major:
@@ -93,6 +99,8 @@ pub struct DigitsGuidanceReport {
 pub struct DigitsGuidanceRun {
     pub report: DigitsGuidanceReport,
     pub samples: Vec<Array2<f64>>,
+    /// The inpainted test images, one array per row of `report.inpainting`.
+    pub inpainted: Vec<Array2<f64>>,
 }
 
 /// Draws `labels.len()` images with classifier-free guidance at strength `w`, row `i` of
@@ -223,6 +231,8 @@ pub fn run(
         .map(|&w| guided_sample(&model, &labels, w, &Sampler::Ancestral, &ts, config.seed))
         .collect::<Result<Vec<_>>>()?;
     let sample_seconds = t1.elapsed().as_secs_f64();
+    let inpainting =
+        super::digits_inpainting::run(&model, &digits, &judge.classifier, &ts, &config.inpainting)?;
     let mut rows = vec![];
     for (&w, raw) in config.guidance.iter().zip(&samples) {
         let lo = raw.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -280,6 +290,11 @@ pub fn run(
         final_loss,
         train_seconds,
         sample_seconds,
+        inpainting: inpainting.rows,
     };
-    Ok(DigitsGuidanceRun { report, samples })
+    Ok(DigitsGuidanceRun {
+        report,
+        samples,
+        inpainted: inpainting.images,
+    })
 }

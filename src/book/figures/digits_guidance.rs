@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use super::{create_dir, write_numbers, write_text};
-use crate::book::experiment::digits_guidance::{run, DigitsGuidanceConfig, DigitsGuidanceReport};
+use crate::book::experiment::digits_guidance::{
+    run, DigitsGuidanceConfig, DigitsGuidanceReport, DigitsGuidanceRun,
+};
+use crate::book::experiment::digits_inpainting::InpaintingRow;
 use crate::book::plot::ImageGrid;
 use crate::digits::SIDE;
 use crate::error::{Error, Result};
@@ -20,6 +23,7 @@ pub fn write(dir: &Path) -> Result<DigitsGuidanceReport> {
         ImageGrid::new(clipped, SIDE, config.per_class, (-1.0, 1.0))?
             .save(dir.join(format!("digits_cfg_w{}", row.guidance)))?;
     }
+    write_inpainting(dir, &r)?;
     let r = r.report;
     write_text(&dir.join("digits_cfg.md"), &table(&r))?;
     let c = &r.config;
@@ -66,6 +70,101 @@ pub fn write(dir: &Path) -> Result<DigitsGuidanceReport> {
     )?;
     claims(&r)?;
     Ok(r)
+}
+
+/// The inpainting table, its quoted numbers and a grid: for the first test image of each
+/// class (columns), one row per method, the test images first.
+fn write_inpainting(dir: &Path, r: &DigitsGuidanceRun) -> Result<()> {
+    let rows = &r.report.inpainting;
+    let mut t = String::from(
+        "| lower half from | classified as its test label | RMS pixel error, lower half | RMS drift of the observed upper half |\n|---|---|---|---|\n",
+    );
+    for row in rows {
+        t += &format!(
+            "| {} | {:.1}% | {:.3} | {:.4} |\n",
+            row.method,
+            100.0 * row.accuracy,
+            row.rmse_lower,
+            row.rmse_upper
+        );
+    }
+    write_text(&dir.join("digits_inpaint.md"), &t)?;
+    let find = |prefix: &str| -> Result<&InpaintingRow> {
+        rows.iter()
+            .find(|row| row.method.starts_with(prefix))
+            .ok_or_else(|| Error::param("inpainting", format!("no row '{prefix}'")))
+    };
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    let (test, replacement, w1, w4, mean, random, nearest) = (
+        find("test images")?,
+        find("replacement")?,
+        find("reconstruction guidance, w = 1")?,
+        find("reconstruction guidance, w = 4")?,
+        find("mean lower half")?,
+        find("lower half of a random")?,
+        find("lower half of the nearest")?,
+    );
+    write_numbers(
+        dir,
+        &[
+            (
+                "digits_inpaint_n",
+                r.report.config.inpainting.n_images.to_string(),
+            ),
+            ("digits_inpaint_acc_test", pct(test.accuracy)),
+            ("digits_inpaint_acc_replacement", pct(replacement.accuracy)),
+            ("digits_inpaint_acc_w1", pct(w1.accuracy)),
+            ("digits_inpaint_acc_w4", pct(w4.accuracy)),
+            ("digits_inpaint_acc_mean", pct(mean.accuracy)),
+            ("digits_inpaint_acc_random", pct(random.accuracy)),
+            ("digits_inpaint_acc_nearest", pct(nearest.accuracy)),
+            ("digits_inpaint_drift_w1", format!("{:.1e}", w1.rmse_upper)),
+            ("digits_inpaint_drift_w4", format!("{:.2}", w4.rmse_upper)),
+        ],
+    )?;
+    let claim = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::param(
+                "guidance chapter, inpainting",
+                format!("the claim '{what}' no longer holds: rewrite the prose"),
+            ))
+        }
+    };
+    claim(
+        replacement.accuracy > random.accuracy && w1.accuracy > random.accuracy,
+        "the network's inpaintings use the observation",
+    )?;
+    claim(
+        [replacement, w1, w4]
+            .iter()
+            .all(|m| m.accuracy < mean.accuracy && m.accuracy < nearest.accuracy),
+        "every network inpainting below the mean lower half and the lookup",
+    )?;
+    claim(
+        w4.accuracy > w1.accuracy && w4.rmse_upper > 100.0 * w1.rmse_upper,
+        "w = 4 agrees more with the label but moves the observed half",
+    )?;
+    claim(
+        rows.iter().skip(1).all(|m| m.accuracy < test.accuracy),
+        "nothing reaches the test images",
+    )?;
+    let digits = crate::digits::Digits::book()?;
+    let n = r.report.config.inpainting.n_images;
+    let firsts: Vec<usize> = (0..crate::digits::CLASSES as u8)
+        .filter_map(|c| digits.test_labels[..n].iter().position(|&y| y == c))
+        .collect();
+    let picked: Vec<_> = r
+        .inpainted
+        .iter()
+        .map(|x| x.select(ndarray::Axis(0), &firsts))
+        .collect();
+    let views: Vec<_> = picked.iter().map(|x| x.view()).collect();
+    let stacked = ndarray::concatenate(ndarray::Axis(0), &views)
+        .map_err(|e| Error::param("inpainting grid", e.to_string()))?;
+    ImageGrid::new(stacked, SIDE, firsts.len(), (-1.0, 1.0))?.save(dir.join("digits_inpaint"))?;
+    Ok(())
 }
 
 /// Mean and sample standard deviation.
