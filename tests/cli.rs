@@ -95,12 +95,17 @@ fn digits_writes_metrics_weights_and_grids() {
         "20",
         "--threads",
         "1",
+        "--impute",
         "--out",
         d,
     ];
     let (code, out, err) = cli(&args);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Fréchet"), "{out}");
+    assert!(
+        out.contains("inpainting, lower half from replacement"),
+        "{out}"
+    );
     for f in [
         "metrics.json",
         "weights_ema.safetensors",
@@ -116,6 +121,11 @@ fn digits_writes_metrics_weights_and_grids() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap();
     let hist = m["samples"]["classes"]["histogram"].as_array().unwrap();
     assert_eq!(hist.iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), 16);
+    // --impute: one verdict per method, the test images first (the classifier's accuracy on
+    // the first 16 test images, with zero error).
+    let rows = m["inpainting"].as_array().unwrap();
+    assert_eq!(rows.len(), 7);
+    assert_eq!(rows[0]["rmse_lower"].as_f64().unwrap(), 0.0);
     let net = score_sde::nn::weights_io::load(dir.join("weights_ema.safetensors")).unwrap();
     assert_eq!(net.sizes(), vec![96, 256, 256, 256, 64]);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -259,6 +269,7 @@ fn hostile_arguments_give_one_error_line_and_write_nothing() {
         vec!["sample", "--weights", tmp.to_str().unwrap()],
         vec!["sample"],
         vec!["sample", "--weights", &corrupt, "--sde", "vp:nan:1"],
+        vec!["digits", "--out", o, "--impute", "--samples", "298"],
         vec!["sample", "--weights", &g, "--guidance", "1"],
         vec!["sample", "--weights", &g, "--class", "2"],
         vec!["sample", "--weights", &g, "--class", "-1"],

@@ -291,7 +291,8 @@ fn inpainting_keeps_the_observed_half_and_judges_every_method() {
         n_images: 20,
         ..InpaintingConfig::book()
     };
-    let r = run(&model, &digits, &classifier, &ts, &config).unwrap();
+    let joint = model.at(Labels::Null);
+    let r = run(&joint, &sde, &digits, &classifier, &ts, &config).unwrap();
     let names: Vec<&str> = r.rows.iter().map(|row| row.method.as_str()).collect();
     assert_eq!(names[0], "test images as they are");
     assert_eq!(names[1], "replacement");
@@ -319,6 +320,6 @@ fn inpainting_keeps_the_observed_half_and_judges_every_method() {
             n_images: n,
             ..InpaintingConfig::book()
         };
-        assert!(run(&model, &digits, &classifier, &ts, &bad).is_err());
+        assert!(run(&joint, &sde, &digits, &classifier, &ts, &bad).is_err());
     }
 }

@@ -126,6 +126,10 @@ enum Command {
         /// Classifier-free guidance strength w >= 0 for --class: (1 + w) s(x | y) - w s(x).
         #[arg(long, value_parser = non_negative)]
         guidance: Option<f64>,
+        /// Also inpaint the lower halves of the first --samples test images (replacement and
+        /// reconstruction guidance, with the network's unconditional score) and judge them.
+        #[arg(long)]
+        impute: bool,
         /// Output folder for metrics.json, the EMA weights, the time features and the grids.
         #[arg(long, default_value = "out/digits")]
         out: PathBuf,
@@ -292,6 +296,7 @@ fn dispatch(cmd: Command) -> Result<()> {
             seed,
             class,
             guidance,
+            impute,
             out,
         } => {
             let book = DigitsRunConfig::book();
@@ -309,6 +314,7 @@ fn dispatch(cmd: Command) -> Result<()> {
                 seed,
                 class,
                 guidance,
+                impute,
                 ..book
             };
             digits(&config, &out)
@@ -632,6 +638,14 @@ fn digits(config: &DigitsRunConfig, out: &Path) -> Result<()> {
             100.0 * g.accuracy,
             g.class,
             g.confidence
+        );
+    }
+    for row in q.inpainting.iter().flatten() {
+        println!(
+            "inpainting, lower half from {}: {:.1}% classified as the test label, lower-half RMS error {:.3}",
+            row.method,
+            100.0 * row.accuracy,
+            row.rmse_lower
         );
     }
     println!("wrote {}", out.display());

@@ -231,8 +231,14 @@ pub fn run(
         .map(|&w| guided_sample(&model, &labels, w, &Sampler::Ancestral, &ts, config.seed))
         .collect::<Result<Vec<_>>>()?;
     let sample_seconds = t1.elapsed().as_secs_f64();
-    let inpainting =
-        super::digits_inpainting::run(&model, &digits, &judge.classifier, &ts, &config.inpainting)?;
+    let inpainting = super::digits_inpainting::run(
+        &model.at(Labels::Null),
+        model.sde,
+        &digits,
+        &judge.classifier,
+        &ts,
+        &config.inpainting,
+    )?;
     let mut rows = vec![];
     for (&w, raw) in config.guidance.iter().zip(&samples) {
         let lo = raw.iter().cloned().fold(f64::INFINITY, f64::min);

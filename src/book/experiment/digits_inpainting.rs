@@ -1,6 +1,6 @@
-//! Inpainting the digits: the lower half of each test image from its upper half, with the
-//! unconditional score of the class-conditional network (its null label), by the replacement
-//! method and by reconstruction guidance, judged by the digit classifier against the test
+//! Inpainting the digits: the lower half of each test image from its upper half, with an
+//! unconditional score of the digits (the book uses the class-conditional network at its null
+//! label), by the replacement method and by reconstruction guidance, judged by the digit classifier against the test
 //! labels. Beside them, the classifier on the whole test images (the ceiling), on the upper
 //! halves with the training images' mean lower half (nothing imputed), with a random training
 //! image's lower half (the observation ignored), and with the lower half of the training image
@@ -9,11 +9,12 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use crate::digits::{ConditionalDigitsModel, DigitClassifier, Digits, Labels};
+use crate::digits::{DigitClassifier, Digits};
 use crate::error::{Error, Result};
 use crate::rng::seeded;
 use crate::sampling::{Observation, ReconstructionGuided, Replacement, Sampler};
 use crate::score::ScoreFn;
+use crate::sde::LinearSde;
 
 /// The first `KNOWN` pixels (rows 0 to 3 of the 8x8 image) are observed.
 pub const KNOWN: usize = 32;
@@ -62,10 +63,12 @@ fn rms(a: ArrayView2<f64>, b: ArrayView2<f64>) -> f64 {
     (d.mapv(|v| v * v).sum() / d.len() as f64).sqrt()
 }
 
-/// Inpaints with `model` at its null label on the decreasing grid `ts` (ancestral sampler,
-/// then Tweedie's denoising step with the same score) and judges with `classifier`.
+/// Inpaints with `joint`, a score of whole images under `sde`, on the decreasing grid `ts`
+/// (ancestral sampler, then Tweedie's denoising step with the same score) and judges with
+/// `classifier`.
 pub fn run(
-    model: &ConditionalDigitsModel,
+    joint: &dyn ScoreFn,
+    sde: &dyn LinearSde,
     digits: &Digits,
     classifier: &DigitClassifier,
     ts: &[f64],
@@ -81,13 +84,11 @@ pub fn run(
     let t = *ts
         .last()
         .ok_or_else(|| Error::param("times", "need a grid"))?;
-    let sde = model.sde;
     let (mu, zeta2) = (sde.mean_factor(t), sde.kernel_var(t));
     let truth = digits.test.slice(s![..n, ..]).to_owned();
     let labels: Vec<u8> = digits.test_labels[..n].to_vec();
     let upper = truth.slice(s![.., ..KNOWN]).to_owned();
     let observation = Observation::new(truth.ncols(), (0..KNOWN).collect(), upper.clone())?;
-    let joint = model.at(Labels::Null);
     let tweedie = |score: &dyn ScoreFn, x: Array2<f64>| -> Result<Array2<f64>> {
         let s = score.score(t, x.view())?;
         Ok((x + &(s * zeta2)) / mu)
@@ -100,7 +101,7 @@ pub fn run(
     let mut methods: Vec<(String, Array2<f64>, f64)> = vec![];
 
     // Replacement: the sampler runs on the lower half only.
-    let replacement = Replacement::new(&joint, sde, &observation, seeded(config.seed + 1));
+    let replacement = Replacement::new(joint, sde, &observation, seeded(config.seed + 1));
     let x = sde.sample_prior(n, truth.ncols() - KNOWN, &mut rng);
     let (x, _) = Sampler::Ancestral.run(sde, &replacement, x, ts, &mut rng)?;
     let lower = tweedie(&replacement, x)?;
@@ -109,7 +110,7 @@ pub fn run(
     // Reconstruction guidance: the sampler runs on whole images.
     for &scale in &config.scales {
         let guided = ReconstructionGuided {
-            score: &joint,
+            score: joint,
             sde,
             observation: &observation,
             scale,

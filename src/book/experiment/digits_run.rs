@@ -9,11 +9,12 @@ use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 
 use super::digits_guidance::{class_fidelity, guided_sample};
+use super::digits_inpainting::{run as inpaint_run, InpaintingConfig, InpaintingRow};
 use super::digits_network::{sample, Judge, Quality};
 use crate::digits::{
     near_copy_fraction, nearest_neighbours, train_conditional_digits, train_digits,
-    ClassifierConfig, ConditionalDigitsModel, Digits, DigitsModel, DigitsTrainConfig, NearCopy,
-    Trained, CLASSES, LABEL_DROPOUT,
+    ClassifierConfig, ConditionalDigitsModel, Digits, DigitsModel, DigitsTrainConfig, Labels,
+    NearCopy, Trained, CLASSES, LABEL_DROPOUT,
 };
 use crate::error::{Error, Result};
 use crate::metrics::quantile;
@@ -47,7 +48,14 @@ pub struct DigitsRunConfig {
     /// The conditional network's label dropout.
     #[serde(default = "label_dropout")]
     pub label_dropout: f64,
+    /// Also inpaint the lower halves of the first `n_samples` test images with the trained
+    /// network's unconditional score (`digits_inpainting`).
+    #[serde(default)]
+    pub impute: bool,
 }
+
+/// The test set's size (1797 images, 1500 for training).
+const TEST_IMAGES: usize = 297;
 
 fn label_dropout() -> f64 {
     LABEL_DROPOUT
@@ -68,6 +76,7 @@ impl DigitsRunConfig {
             class: None,
             guidance: None,
             label_dropout: LABEL_DROPOUT,
+            impute: false,
         }
     }
 
@@ -113,6 +122,15 @@ impl DigitsRunConfig {
                 ),
             ));
         }
+        if self.impute && self.n_samples > TEST_IMAGES {
+            return Err(Error::param(
+                "n_samples",
+                format!(
+                    "inpainting takes the first n_samples test images: at most {TEST_IMAGES}, got {}",
+                    self.n_samples
+                ),
+            ));
+        }
         let sampler = Sampler::parse(&self.sampler)?;
         let sde = Vp::song();
         let t_eps = self.train.t_eps;
@@ -151,6 +169,9 @@ pub struct DigitsRunReport {
     pub sample_seconds: f64,
     /// With a class: how the classifier sees the guided samples.
     pub guided: Option<GuidedClass>,
+    /// With `impute`: the classifier's verdict on the inpainted test images, per method.
+    #[serde(default)]
+    pub inpainting: Option<Vec<InpaintingRow>>,
 }
 
 /// The class asked for, the guidance strength, the fraction of samples classified as that
@@ -250,6 +271,35 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
             })
         }
     };
+    let inpainting = if config.impute {
+        let inpaint = InpaintingConfig {
+            n_images: config.n_samples,
+            ..InpaintingConfig::book()
+        };
+        let (net, features) = (trained.ema.clone(), trained.features.clone());
+        let rows = match config.class {
+            None => {
+                let model = DigitsModel {
+                    net,
+                    features,
+                    sde: &sde,
+                };
+                inpaint_run(&model, &sde, &digits, &judge.classifier, &ts, &inpaint)?
+            }
+            Some(_) => {
+                let model = ConditionalDigitsModel {
+                    net,
+                    features,
+                    sde: &sde,
+                };
+                let joint = model.at(Labels::Null);
+                inpaint_run(&joint, &sde, &digits, &judge.classifier, &ts, &inpaint)?
+            }
+        };
+        Some(rows.rows)
+    } else {
+        None
+    };
     let lo = x0.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = x0.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let report = DigitsRunReport {
@@ -265,6 +315,7 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
         train_seconds,
         sample_seconds,
         guided,
+        inpainting,
     };
     Ok(DigitsRun {
         report,
