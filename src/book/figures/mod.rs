@@ -13,6 +13,7 @@ pub mod ddpm_recipe;
 pub mod digits;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod guidance_2d;
 pub mod guidance_cfg;
 pub mod imputation;
 pub mod likelihood_models;
@@ -46,6 +47,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
+            .and_then(|_| guidance_2d::write(&out.join("guidance_2d")))
             .and_then(|_| imputation::write(&out.join("imputation")))
             .and_then(|_| likelihood_models::write(&out.join("likelihood_models")).map(|_| ()));
         joined(ve.join())?;
