@@ -64,6 +64,10 @@ fn claims(r: &Guidance2dReport) -> Result<()> {
         last = (sw(1), sw(3));
     }
     let top = &r.rows[r.rows.len() - 1];
+    claim(
+        top.minor_share_tilted > 0.75 * r.rows[0].minor_share_tilted,
+        "the tilt itself is mild: q_w keeps most of the minor share",
+    )?;
     let major = example()?.mixture().means().row(0).to_owned();
     let m = top.runs[3].summary.mean;
     claim(
