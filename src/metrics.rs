@@ -1,6 +1,8 @@
 //! Distances between a sample and a target, score errors, and the density recovered from a score.
 mod frechet;
+mod sliced;
 pub use frechet::{frechet_distance_sq, symmetric_eigen, GaussianFit};
+pub use sliced::{half_circle_angles, sliced_wasserstein1, wasserstein1_to_cdf};
 
 use ndarray::Array2;
 use rand::Rng;

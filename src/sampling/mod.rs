@@ -15,6 +15,7 @@ mod predictor;
 mod probability_flow;
 mod sampler;
 pub mod sigma;
+mod tilted_2d;
 
 pub use annealed_langevin::{
     annealed_langevin, annealed_langevin_law_1d, geometric_levels, AnnealedLangevinConfig,
@@ -38,6 +39,7 @@ pub use predictor::{transition, Predictor};
 pub use probability_flow::{flow_velocity, probability_flow_sample, OdeMethod};
 pub use sampler::{Sampler, SAMPLER_NAMES};
 pub use sigma::{Model, Schedule};
+pub use tilted_2d::TiltedLaw2d;
 
 /// The uniform grid `t_min = t_0 < ... < t_{N-1} = T` of the reverse-time samplers, with
 /// `N = n_time_points >= 2` and `t_min` in `[0, T)`; a typed error otherwise.

@@ -11,6 +11,7 @@ pub mod digits_network;
 pub mod digits_run;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod guidance_2d;
 pub mod guidance_flow;
 pub mod guidance_network;
 pub mod imputation;

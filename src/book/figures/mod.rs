@@ -14,6 +14,7 @@ pub mod digits;
 pub mod digits_guidance;
 pub mod fast_samplers;
 pub mod guidance;
+pub mod guidance_2d;
 pub mod guidance_cfg;
 pub mod imputation;
 pub mod likelihood_models;
@@ -48,6 +49,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
+            .and_then(|_| guidance_2d::write(&out.join("guidance_2d")))
             .and_then(|_| imputation::write(&out.join("imputation")))
             .and_then(|_| likelihood_models::write(&out.join("likelihood_models")).map(|_| ()));
         joined(ve.join())?;
