@@ -152,11 +152,7 @@ pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
     for (n, l) in &r.final_loss {
         numbers.push((format!("net_loss_{n}"), format!("{l:.3}")));
     }
-    let named: Vec<(&str, String)> = numbers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_numbers(dir, &named)?;
+    write_numbers(dir, &numbers)?;
     write_text(
         &dir.join("network.json"),
         &serde_json::to_string_pretty(&r)?,
@@ -228,16 +224,7 @@ fn floor(r: &DigitsNetworkReport) -> ((f64, f64), (f64, f64)) {
 /// the network trained on the largest set (`ema_z_{px,ft}_{raw,ema}`). An error names the
 /// sentence that no longer holds.
 fn quality_claims(r: &DigitsNetworkReport) -> Result<Vec<(String, f64)>> {
-    let claim = |ok: bool, what: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(crate::Error::param(
-                "digits chapter",
-                format!("the claim '{what}' no longer holds: rewrite the prose"),
-            ))
-        }
-    };
+    let claim = |ok: bool, what: &str| super::claim("digits chapter", ok, what);
     let ((px, px_sd), (ft, ft_sd)) = floor(r);
     let real_conf = r.real[0].classes.mean_confidence;
     let largest = r.rows.iter().map(|row| row.n_train).max().unwrap_or(0);

@@ -122,16 +122,7 @@ fn write_inpainting(dir: &Path, r: &DigitsGuidanceRun) -> Result<()> {
             ("digits_inpaint_drift_w4", format!("{:.2}", w4.rmse_upper)),
         ],
     )?;
-    let claim = |ok: bool, what: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::param(
-                "guidance chapter, inpainting",
-                format!("the claim '{what}' no longer holds: rewrite the prose"),
-            ))
-        }
-    };
+    let claim = |ok: bool, what: &str| super::claim("guidance chapter, inpainting", ok, what);
     claim(
         replacement.accuracy > random.accuracy && w1.accuracy > random.accuracy,
         "the network's inpaintings use the observation",
@@ -211,16 +202,7 @@ fn table(r: &DigitsGuidanceReport) -> String {
 /// Checks the sentences of the section against the run; an error names the one that no
 /// longer holds. The strengths are in increasing order (the book's config).
 fn claims(r: &DigitsGuidanceReport) -> Result<()> {
-    let claim = |ok: bool, what: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::param(
-                "guidance chapter, digits",
-                format!("the claim '{what}' no longer holds: rewrite the prose"),
-            ))
-        }
-    };
+    let claim = |ok: bool, what: &str| super::claim("guidance chapter, digits", ok, what);
     let rows = &r.rows;
     let (first, last) = match (rows.first(), rows.last()) {
         (Some(f), Some(l)) if rows.len() >= 2 => (f, l),

@@ -68,11 +68,7 @@ fn write_table(r: &GuidanceReport, dir: &Path) -> Result<()> {
             ));
         }
     }
-    let named: Vec<(&str, String)> = numbers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_numbers(dir, &named)?;
+    write_numbers(dir, &numbers)?;
     write_text(
         &dir.join("report.json"),
         &serde_json::to_string_pretty(r).map_err(crate::error::Error::from)?,

@@ -23,16 +23,7 @@ pub fn write(dir: &Path) -> Result<()> {
 /// The prose's claims, checked on the numbers it quotes. Runs are ordered EM coarse, EM fine,
 /// ODE coarse, ODE fine.
 fn claims(r: &Guidance2dReport) -> Result<()> {
-    let claim = |ok: bool, what: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::param(
-                "guidance in two dimensions",
-                format!("the claim '{what}' no longer holds: rewrite the prose"),
-            ))
-        }
-    };
+    let claim = |ok: bool, what: &str| super::claim("guidance in two dimensions", ok, what);
     let mut last = (0.0, 0.0);
     for row in &r.rows {
         let sw = |k: usize| row.runs[k].summary.sliced_w1;
@@ -145,11 +136,7 @@ fn write_table(r: &Guidance2dReport, dir: &Path) -> Result<()> {
             (format!("mean_ode_{key}"), pair(s(3).mean)),
         ]);
     }
-    let named: Vec<(&str, String)> = numbers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_numbers(dir, &named)?;
+    write_numbers(dir, &numbers)?;
     write_text(
         &dir.join("report.json"),
         &serde_json::to_string_pretty(r).map_err(Error::from)?,

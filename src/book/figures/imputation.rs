@@ -22,16 +22,7 @@ pub fn write(dir: &Path) -> Result<()> {
 
 /// The prose's claims, checked on the numbers it quotes.
 fn claims(r: &ImputationReport) -> Result<()> {
-    let claim = |ok: bool, what: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::param(
-                "imputation section",
-                format!("the claim '{what}' no longer holds: rewrite the prose"),
-            ))
-        }
-    };
+    let claim = |ok: bool, what: &str| super::claim("imputation section", ok, what);
     let (first, last) = (&r.rows[0], &r.rows[r.rows.len() - 1]);
     let ratio = first.steps as f64 / last.steps as f64;
     claim(

@@ -57,11 +57,7 @@ pub fn write(dir: &Path) -> Result<LikelihoodModelsReport> {
         numbers.push((format!("lm_jensen_{tag}"), jensen.to_string()));
     }
     write_text(&dir.join("table.md"), &t)?;
-    let named: Vec<(&str, String)> = numbers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_numbers(dir, &named)?;
+    write_numbers(dir, &numbers)?;
     write_numbers(
         dir,
         &[

@@ -79,9 +79,23 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Writes each `(name, value)` as `dir/name.txt`, a number for inline quotes.
-pub fn write_numbers(dir: &Path, numbers: &[(&str, String)]) -> Result<()> {
+pub fn write_numbers<K: AsRef<str>>(dir: &Path, numbers: &[(K, String)]) -> Result<()> {
     for (name, value) in numbers {
-        write_text(&dir.join(format!("{name}.txt")), value)?;
+        write_text(&dir.join(format!("{}.txt", name.as_ref())), value)?;
     }
     Ok(())
+}
+
+/// A sentence of a chapter's prose, checked against the run that the chapter quotes: an error
+/// naming the sentence and its `section` when `ok` is false, so the book does not build with
+/// prose its numbers no longer support.
+pub fn claim(section: &str, ok: bool, what: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name: "book prose",
+            reason: format!("{section}: the claim '{what}' no longer holds: rewrite the prose"),
+        })
+    }
 }

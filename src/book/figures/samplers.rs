@@ -456,11 +456,7 @@ fn write_convergence(dir: &Path) -> Result<()> {
         "conv_max_steps".into(),
         SDE_STEPS[SDE_STEPS.len() - 1].to_string(),
     ));
-    let named: Vec<(&str, String)> = numbers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
-    write_numbers(dir, &named)
+    write_numbers(dir, &numbers)
 }
 
 /// The 2-D mixture of the likelihood table.
