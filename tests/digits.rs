@@ -399,3 +399,28 @@ fn score_output_is_the_eps_output_negated() {
         Mlp::new(&[65, 32, 32, 64], Activation::Relu, &mut seeded(5)).unwrap()
     );
 }
+
+/// `Trained::final_loss` is the mean of the last ten recorded losses (all of them when fewer,
+/// 0 when none), and `pixel_range` the smallest and largest pixel.
+#[test]
+fn final_loss_and_pixel_range() {
+    use score_sde::digits::{pixel_range, Trained};
+    use score_sde::fast::TimeFeatures;
+    use score_sde::nn::{Activation, Mlp};
+    let net = Mlp::new(&[2, 3, 1], Activation::Relu, &mut score_sde::rng::seeded(1)).unwrap();
+    let trained = |losses: Vec<f64>| Trained {
+        net: net.clone(),
+        ema: net.clone(),
+        features: TimeFeatures::fourier(vec![1.0]).unwrap(),
+        losses,
+    };
+    let twelve: Vec<f64> = (0..12).map(f64::from).collect();
+    assert_eq!(
+        trained(twelve).final_loss(),
+        (2..12).sum::<i32>() as f64 / 10.0
+    );
+    assert_eq!(trained(vec![4.0, 6.0]).final_loss(), 5.0);
+    assert_eq!(trained(vec![]).final_loss(), 0.0);
+    let x = ndarray::arr2(&[[0.5, -1.5], [2.5, 0.0]]);
+    assert_eq!(pixel_range(x.view()), (-1.5, 2.5));
+}

@@ -16,5 +16,5 @@ pub use conditional::{
     train_conditional_digits, ConditionalDigitsModel, LabelledScore, Labels, LABEL_DROPOUT,
 };
 pub use data::{Digits, DIGITS_DESCRIPTION, GREY_LEVELS, SIDE};
-pub use model::{train_digits, DigitsModel, DigitsTrainConfig, Trained};
+pub use model::{pixel_range, train_digits, DigitsModel, DigitsTrainConfig, Trained};
 pub use nearest::{near_copy_fraction, nearest_neighbours, NearCopy};

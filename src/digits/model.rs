@@ -121,6 +121,22 @@ pub struct Trained {
     pub losses: Vec<f64>,
 }
 
+impl Trained {
+    /// The mean of the last ten recorded losses (fewer if fewer were recorded, 0 if none).
+    pub fn final_loss(&self) -> f64 {
+        let tail = &self.losses[self.losses.len().saturating_sub(10)..];
+        tail.iter().sum::<f64>() / tail.len().max(1) as f64
+    }
+}
+
+/// The smallest and largest pixel value of images (`(+inf, -inf)` for none).
+pub fn pixel_range(x: ArrayView2<f64>) -> (f64, f64) {
+    x.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &p| {
+            (lo.min(p), hi.max(p))
+        })
+}
+
 /// Trains on the rows of `train` (minibatches drawn with replacement). Errors on an empty
 /// or non-finite training set and on bad settings.
 pub fn train_digits(

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::digits_inpainting::{InpaintingConfig, InpaintingRow};
 use super::digits_network::{Judge, Quality, FLOOR_DRAWS};
 use crate::digits::{
-    train_conditional_digits, ClassifierConfig, ConditionalDigitsModel, DigitClassifier, Digits,
-    DigitsTrainConfig, Labels, CLASSES, LABEL_DROPOUT,
+    pixel_range, train_conditional_digits, ClassifierConfig, ConditionalDigitsModel,
+    DigitClassifier, Digits, DigitsTrainConfig, Labels, CLASSES, LABEL_DROPOUT,
 };
 use crate::error::{Error, Result};
 use crate::progress::ProgressBar;
@@ -213,8 +213,7 @@ pub fn run(
         progress,
     )?;
     let train_seconds = t0.elapsed().as_secs_f64();
-    let tail = &trained.losses[trained.losses.len().saturating_sub(10)..];
-    let final_loss = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+    let final_loss = trained.final_loss();
     let model = ConditionalDigitsModel {
         net: trained.ema,
         features: trained.features,
@@ -241,8 +240,7 @@ pub fn run(
     )?;
     let mut rows = vec![];
     for (&w, raw) in config.guidance.iter().zip(&samples) {
-        let lo = raw.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = raw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = pixel_range(raw.view());
         let x = &raw.mapv(|p| p.clamp(-1.0, 1.0));
         let (accuracy, confidence) = class_fidelity(&judge.classifier, x.view(), &labels)?;
         let predicted = judge.classifier.predict(x.view())?;

@@ -9,8 +9,8 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::digits::{
-    near_copy_fraction, nearest_neighbours, train_digits, ClassReport, ClassifierConfig,
-    DigitClassifier, Digits, DigitsModel, DigitsTrainConfig, NearCopy, Trained,
+    near_copy_fraction, nearest_neighbours, pixel_range, train_digits, ClassReport,
+    ClassifierConfig, DigitClassifier, Digits, DigitsModel, DigitsTrainConfig, NearCopy, Trained,
 };
 use crate::error::Result;
 use crate::metrics::{frechet_distance_sq, quantile, GaussianFit};
@@ -206,9 +206,8 @@ pub fn run_keeping_networks(
     for (n, train_config, time_input) in runs {
         let train = digits.train_subset(n)?;
         let trained = train_digits(train.view(), &sde, train_config, progress.clone())?;
-        let tail = &trained.losses[trained.losses.len().saturating_sub(10)..];
         if time_input == "Fourier" {
-            final_loss.push((n, tail.iter().sum::<f64>() / tail.len().max(1) as f64));
+            final_loss.push((n, trained.final_loss()));
         }
         let (_, test_nn) = nearest_neighbours(digits.test.view(), train.view())?;
         let test_nn_median = quantile(&test_nn, 0.5)?;
@@ -232,8 +231,7 @@ pub fn run_keeping_networks(
             ] {
                 let x0 = sample(&model, &sde, &sampler, ts, config.n_samples, config.seed)?;
                 let (idx, nn) = nearest_neighbours(x0.view(), train.view())?;
-                let lo = x0.iter().cloned().fold(f64::INFINITY, f64::min);
-                let hi = x0.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let (lo, hi) = pixel_range(x0.view());
                 if weights == "EMA" && sampler == Sampler::Ancestral && time_input == "Fourier" {
                     let k = 16.min(x0.nrows());
                     grids.push((

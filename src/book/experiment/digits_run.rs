@@ -12,7 +12,7 @@ use super::digits_guidance::{class_fidelity, guided_sample};
 use super::digits_inpainting::{run as inpaint_run, InpaintingConfig, InpaintingRow};
 use super::digits_network::{sample, Judge, Quality};
 use crate::digits::{
-    near_copy_fraction, nearest_neighbours, train_conditional_digits, train_digits,
+    near_copy_fraction, nearest_neighbours, pixel_range, train_conditional_digits, train_digits,
     ClassifierConfig, ConditionalDigitsModel, Digits, DigitsModel, DigitsTrainConfig, Labels,
     NearCopy, Trained, CLASSES, LABEL_DROPOUT,
 };
@@ -213,8 +213,7 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
         )?,
     };
     let train_seconds = t0.elapsed().as_secs_f64();
-    let tail = &trained.losses[trained.losses.len().saturating_sub(10)..];
-    let final_loss = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+    let final_loss = trained.final_loss();
     let t1 = std::time::Instant::now();
     let x0 = match config.class {
         None => {
@@ -300,8 +299,7 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
     } else {
         None
     };
-    let lo = x0.iter().cloned().fold(f64::INFINITY, f64::min);
-    let hi = x0.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = pixel_range(x0.view());
     let report = DigitsRunReport {
         config: config.clone(),
         final_loss,
