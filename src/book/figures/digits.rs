@@ -209,13 +209,21 @@ fn quality_table(r: &DigitsNetworkReport) -> String {
 
 /// Mean and sample standard deviation of the floor's Fréchet distances (pixels, features).
 fn floor(r: &DigitsNetworkReport) -> ((f64, f64), (f64, f64)) {
+    floor_of(&r.real)
+}
+
+/// Mean and sample standard deviation of the Fréchet distances of real-image draws, in pixels
+/// and in features: the floor a sample's distance is read against.
+pub(crate) fn floor_of(
+    real: &[crate::book::experiment::digits_network::Quality],
+) -> ((f64, f64), (f64, f64)) {
     let stats = |v: Vec<f64>| {
         let (m, se) = crate::metrics::mean_se(&v);
         (m, se * (v.len() as f64).sqrt())
     };
     (
-        stats(r.real.iter().map(|q| q.fd_pixels).collect()),
-        stats(r.real.iter().map(|q| q.fd_features).collect()),
+        stats(real.iter().map(|q| q.fd_pixels).collect()),
+        stats(real.iter().map(|q| q.fd_features).collect()),
     )
 }
 
@@ -382,12 +390,7 @@ fn write_bits(dir: &Path, networks: &[(usize, crate::digits::Trained)]) -> Resul
 /// raw weights' standard error at the book's `t_min` is at least five times that at the
 /// largest `t` (a tail of images, not a shift of all).
 fn bits_claims(r: &BitsReport, by_t: &[(f64, f64, f64, f64)]) -> Result<()> {
-    let fail = |what: &str| {
-        Err(crate::Error::param(
-            "digits chapter",
-            format!("the claim '{what}' no longer holds: rewrite the prose"),
-        ))
-    };
+    let fail = |what: &str| super::claim("digits chapter", false, what);
     let (uniform, gauss) = (r.rows[0].bpd, r.rows[1].bpd);
     if !by_t
         .iter()

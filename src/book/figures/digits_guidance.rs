@@ -158,20 +158,12 @@ fn write_inpainting(dir: &Path, r: &DigitsGuidanceRun) -> Result<()> {
     Ok(())
 }
 
-/// Mean and sample standard deviation.
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    let (m, se) = crate::metrics::mean_se(v);
-    (m, se * (v.len() as f64).sqrt())
-}
-
 /// One row per strength, and the real images' floor.
 fn table(r: &DigitsGuidanceReport) -> String {
     let mut t = String::from(
         "| images | classified as requested | mean probability of the requested class | within-class spread | Fréchet², pixels | Fréchet², features | pixel range before clipping | pixels outside [-1, 1] |\n|---|---|---|---|---|---|---|---|\n",
     );
-    let px: Vec<f64> = r.real.iter().map(|q| q.fd_pixels).collect();
-    let ft: Vec<f64> = r.real.iter().map(|q| q.fd_features).collect();
-    let ((pm, ps), (fm, fs)) = (mean_sd(&px), mean_sd(&ft));
+    let ((pm, ps), (fm, fs)) = super::digits::floor_of(&r.real);
     t += &format!(
         "| {} real training images per class (floor: mean ± sd over {} draws) | | | {:.2} (all training images) | {:.2} ± {:.2} | {:.2} ± {:.2} | [-1, 1] | 0% |\n",
         r.config.per_class,
@@ -221,9 +213,7 @@ fn claims(r: &DigitsGuidanceReport) -> Result<()> {
         }),
         "the Fréchet distances rise with w",
     )?;
-    let px: Vec<f64> = r.real.iter().map(|q| q.fd_pixels).collect();
-    let ft: Vec<f64> = r.real.iter().map(|q| q.fd_features).collect();
-    let ((pm, ps), (fm, fs)) = (mean_sd(&px), mean_sd(&ft));
+    let ((pm, ps), (fm, fs)) = super::digits::floor_of(&r.real);
     claim(
         first.quality.fd_pixels > pm + 2.0 * ps && first.quality.fd_features > fm + 2.0 * fs,
         "w = 0 is above the floor",

@@ -25,11 +25,7 @@ pub fn write(em: &GuidanceReport, dir: &Path) -> Result<()> {
 }
 
 fn claim(ok: bool, what: &str) -> Result<()> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::param("guidance chapter claim", what.to_string()))
-    }
+    super::claim("guidance chapter", ok, what)
 }
 
 /// The flow section's claims: at `w = 0` the flow's error falls about fourfold from half the

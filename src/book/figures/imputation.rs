@@ -47,6 +47,12 @@ fn claims(r: &ImputationReport) -> Result<()> {
         }),
         "replacement's P(x1 > 0) between the marginal's and the conditional's",
     )?;
+    claim(
+        r.rows.iter().all(|row| {
+            row.upper_replacement - r.upper_marginal < r.upper_conditional - row.upper_replacement
+        }),
+        "replacement's P(x1 > 0) closer to the marginal's",
+    )?;
     for row in &r.rows {
         let (one, four) = (&row.guided[0], &row.guided[1]);
         claim(one.w1 > 10.0 * r.floor.w1_mean, "guidance at w = 1 biased")?;
