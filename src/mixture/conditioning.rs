@@ -50,7 +50,9 @@ pub fn unobserved_coordinates(d: usize, known: &[usize]) -> Result<Vec<usize>> {
 
 impl GaussianMixture {
     /// `p_0(x_U | x_K = values)`: a mixture over the unobserved coordinates `U` (increasing
-    /// order), with weights `ρ_i ∝ w_i Π_k N(values_k; m_{ik}, s_{ik}^2)` computed in log space.
+    /// order), with weights `ρ_i ∝ w_i Π_k N(values_k; m_{ik}, s_{ik}^2)` computed in log space
+    /// (normalised by log-sum-exp; their sum is 1 to rounding, within `GaussianMixture::new`'s
+    /// tolerance).
     ///
     /// Errors on invalid `known` ([`unobserved_coordinates`]), on `values` of another length or
     /// not finite.
@@ -66,16 +68,14 @@ impl GaussianMixture {
                 for (&k, &a) in known.iter().zip(values) {
                     let (m, s) = (self.means()[[i, k]], self.stds()[[i, k]]);
                     let z = (a - m) / s;
-                    l += -0.5 * z * z - s.ln() - 0.5 * (2.0 * std::f64::consts::PI).ln();
+                    // The Gaussian's -ln(2π)/2 is the same for every component: it cancels.
+                    l += -0.5 * z * z - s.ln();
                 }
                 l
             })
             .collect();
         let norm = log_sum_exp(log_rho.iter().copied());
-        let weights: Vec<f64> = log_rho.iter().map(|l| (l - norm).exp()).collect();
-        // exp of normalised logs sums to one up to rounding; renormalise exactly.
-        let sum: f64 = weights.iter().sum();
-        let weights = weights.iter().map(|w| w / sum).collect();
+        let weights = log_rho.iter().map(|l| (l - norm).exp()).collect();
         let pick = |a: &Array2<f64>| a.select(ndarray::Axis(1), &unknown);
         GaussianMixture::new(weights, pick(self.means()), pick(self.stds()))
     }
