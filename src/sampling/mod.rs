@@ -1,5 +1,6 @@
 //! Samplers that turn a score into draws of the data distribution.
 mod annealed_langevin;
+mod clipped;
 mod corrector;
 mod ddim;
 mod dpm_solver;
@@ -21,6 +22,7 @@ pub use annealed_langevin::{
     annealed_langevin, annealed_langevin_law_1d, geometric_levels, AnnealedLangevinConfig,
     AnnealedLangevinRun,
 };
+pub use clipped::ClippedDenoiser;
 pub use corrector::LangevinCorrector;
 pub use ddim::ddim;
 pub use dpm_solver::{dpm_solver, dpm_solver_pp_2m};

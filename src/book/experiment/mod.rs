@@ -4,6 +4,7 @@ pub mod ddpm_exact;
 pub mod ddpm_recipe;
 pub mod ddpm_seed;
 pub mod digits_bits;
+pub mod digits_clipping;
 pub mod digits_guidance;
 pub mod digits_inpainting;
 pub mod digits_memorisation;

@@ -97,6 +97,16 @@ pub fn write_network(dir: &Path) -> Result<DigitsNetworkReport> {
     let (r, networks) = run_keeping_networks(&DigitsNetworkConfig::book(), None)?;
     let seconds = t0.elapsed().as_secs_f64();
     write_bits(dir, &networks)?;
+    super::digits_clipping::write(
+        dir,
+        &networks,
+        (
+            floor_of(&r.real),
+            r.real
+                .first()
+                .map_or(f64::NAN, |q| q.classes.mean_confidence),
+        ),
+    )?;
     let mut t = String::from(
         "| training images | time input | sampler | weights | median distance to nearest training image | same for test images | near-copies | pixel range |\n|---|---|---|---|---|---|---|---|\n",
     );

@@ -11,6 +11,7 @@ use crate::progress::ProgressBar;
 pub mod ddpm;
 pub mod ddpm_recipe;
 pub mod digits;
+pub mod digits_clipping;
 pub mod digits_guidance;
 pub mod fast_samplers;
 pub mod guidance;
