@@ -6,6 +6,7 @@ pub mod ddpm_seed;
 pub mod digits_bits;
 pub mod digits_guidance;
 pub mod digits_inpainting;
+pub mod digits_likelihood;
 pub mod digits_memorisation;
 pub mod digits_network;
 pub mod digits_run;

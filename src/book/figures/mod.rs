@@ -12,6 +12,7 @@ pub mod ddpm;
 pub mod ddpm_recipe;
 pub mod digits;
 pub mod digits_guidance;
+pub mod digits_likelihood;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod guidance_2d;
@@ -47,6 +48,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         });
         let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
         let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
+        let dl = scope.spawn(|| digits_likelihood::write(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
             .and_then(|_| guidance_2d::write(&out.join("guidance_2d")))
@@ -57,6 +59,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         joined(fs.join())?;
         joined(dn.join())?;
         joined(dg.join())?;
+        joined(dl.join())?;
         sa?;
         gu
     })
