@@ -4,9 +4,10 @@
 //! dequantised images with the likelihood weighting `λ = g²` by importance sampling of `t`
 //! (`fast::LikelihoodTimes`) — each scored by the test bits per dimension of its EMA weights
 //! exactly as [`digits_bits`](super::digits_bits) scores (the same dequantised test images,
-//! probes and solver through [`flow_log_p`], the flow started at each of `t_mins`; with the
-//! median over images and the number of images whose bound exceeds the uniform code beside
-//! the mean), and its ancestral samples judged like the network section's
+//! probes and solver: the body of [`flow_log_p`](crate::digits::flow_log_p), kept open to
+//! see where the worst image's cost comes from; the flow started at each of `t_mins`; with
+//! the median over images and the number of images whose bound exceeds the uniform code
+//! beside the mean), and its ancestral samples judged like the network section's
 //! ([`Judge`](super::digits_network): class histogram, Fréchet distances in pixels and in
 //! the classifier's features, beside the real-image floor). A network trained on `x + Δ u`
 //! learns a law whose mean is the lattice's plus `Δ/2` in every pixel, so its samples are
@@ -19,14 +20,16 @@ use serde::{Deserialize, Serialize};
 use super::digits_bits::{self, BitsConfig, BitsRow};
 use super::digits_network::{sample, Judge, Quality, FLOOR_DRAWS};
 use crate::digits::{
-    bits_per_dim, dequantise, flow_log_p, offset_bits, pixel_range, train_digits, ClassifierConfig,
-    Digits, DigitsModel, DigitsTrainConfig, DELTA, GREY_LEVELS,
+    bits_per_dim, dequantise, offset_bits, pixel_range, train_digits, ClassifierConfig, Digits,
+    DigitsModel, DigitsTrainConfig, DELTA, GREY_LEVELS,
 };
+use crate::divergence::Probe;
 use crate::error::{Error, Result};
+use crate::likelihood::{flow_log_likelihood, DivergenceMethod};
 use crate::metrics::quantile;
 use crate::rng::seeded;
 use crate::sampling::{OdeMethod, Sampler, Schedule};
-use crate::sde::Vp;
+use crate::sde::{LinearSde, Vp};
 
 /// The runs and how they are scored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -81,6 +84,12 @@ pub struct LikelihoodRow {
     /// Per starting time: how many test images cost more than the uniform code
     /// (`log_2 17` bits per dimension).
     pub above_uniform: Vec<usize>,
+    /// Per starting time, for the test image with the largest bound: the share of its
+    /// `−log p` that is the prior term `−log π(x(T))` (the rest is the flow's divergence
+    /// integral), and `|x(T)|`, where the flow carried it (prior draws have
+    /// `|x(T)| ≈ 8`).
+    pub worst_prior_share: Vec<f64>,
+    pub worst_x_end: Vec<f64>,
     /// The ODE's right-hand-side evaluations per starting time.
     pub nfe: Vec<usize>,
     /// Ancestral EMA samples judged by the classifier, as drawn.
@@ -158,21 +167,29 @@ pub fn run(config: &DigitsLikelihoodConfig) -> Result<DigitsLikelihoodReport> {
             sde: &sde,
         };
         let (mut bits, mut median, mut above_uniform, mut nfe) = (vec![], vec![], vec![], vec![]);
+        let (mut worst_prior_share, mut worst_x_end) = (vec![], vec![]);
         for &t_min in &config.t_mins {
-            let flow = flow_log_p(
-                &model,
+            let flow = flow_log_likelihood(
                 &sde,
+                &model,
                 test.view(),
                 t_min,
-                config.bits.probe_seed,
                 &method,
+                DivergenceMethod::Hutchinson(Probe::Rademacher),
+                &mut seeded(config.bits.probe_seed),
             )?;
-            let (bpd, se) = bits_per_dim(&flow.log_p.to_vec(), test.ncols())?;
-            let each: Vec<f64> = flow
-                .log_p
+            let prior = sde.prior_log_density(flow.x_end.view());
+            let log_p = flow.log_p(&prior)?;
+            let (bpd, se) = bits_per_dim(&log_p.to_vec(), test.ncols())?;
+            let each: Vec<f64> = log_p
                 .iter()
                 .map(|lp| -lp / per_dim + offset_bits())
                 .collect();
+            let worst = (0..each.len())
+                .max_by(|&a, &b| each[a].total_cmp(&each[b]))
+                .unwrap_or(0);
+            worst_prior_share.push(prior[worst] / log_p[worst]);
+            worst_x_end.push(flow.x_end.row(worst).dot(&flow.x_end.row(worst)).sqrt());
             bits.push((t_min, bpd, se));
             median.push(quantile(&each, 0.5)?);
             above_uniform.push(each.iter().filter(|&&b| b > uniform).count());
@@ -199,6 +216,8 @@ pub fn run(config: &DigitsLikelihoodConfig) -> Result<DigitsLikelihoodReport> {
             bits,
             median,
             above_uniform,
+            worst_prior_share,
+            worst_x_end,
             nfe,
             quality: judge.quality(x0.view())?,
             quality_shifted,

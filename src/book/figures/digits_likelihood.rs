@@ -236,6 +236,18 @@ fn claims(r: &DigitsLikelihoodReport) -> Result<Vec<(String, String)>> {
         weighted.above_uniform[0] > deq.above_uniform[0] && weighted.bits[0].1 > uniform,
         "the weighting's tail: a mean above the uniform code",
     )?;
+    // Where the worst image's cost comes from: the prior term, the flow having carried it
+    // far beyond prior draws (|x| about sqrt(64) = 8).
+    let (share, far) = (weighted.worst_prior_share[0], weighted.worst_x_end[0]);
+    claim(
+        share > 0.99 && far > 100.0,
+        "the prior term: carried far out",
+    )?;
+    out.push((
+        "lik_weighted_worst_share".into(),
+        format!("{:.1}%", 100.0 * share),
+    ));
+    out.push(("lik_weighted_worst_x_end".into(), format!("{far:.1e}")));
     claim(
         best(weighted).1 > best(deq).1,
         "the weighting's best mean is above the eps network's",
@@ -256,9 +268,38 @@ fn claims(r: &DigitsLikelihoodReport) -> Result<Vec<(String, String)>> {
             "within 2 floor spreads in features and 3 in pixels",
         )?;
     }
+    let (zf, zp): (Vec<f64>, Vec<f64>) = r
+        .rows
+        .iter()
+        .map(|row| {
+            let q = judged(row);
+            ((q.fd_features - ft) / ft_sd, (q.fd_pixels - px) / px_sd)
+        })
+        .unzip();
+    let spread = |v: &[f64]| v.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b))
+        - v.iter().fold(f64::INFINITY, |a, &b| a.min(b));
     claim(
-        judged(weighted).classes.mean_confidence < lattice.quality.classes.mean_confidence,
-        "the weighting lowers the classifier's confidence",
+        spread(&zf) < 1.5 && spread(&zp) < 1.5,
+        "the networks' samples differ by less than 1.5 floor spreads",
+    )?;
+    let conf: Vec<f64> = r
+        .rows
+        .iter()
+        .map(|row| judged(row).classes.mean_confidence)
+        .collect();
+    claim(
+        conf[2] < conf[0] && conf[2] < conf[1] && zf[2] > zf[0] && zf[2] > zf[1],
+        "the weighted network's samples: least confident, furthest in features",
+    )?;
+    for row in [deq, weighted] {
+        let d = row.quality.fd_pixels - judged(row).fd_pixels;
+        claim((0.15..0.4).contains(&d), "the offset adds about 0.25")?;
+    }
+    claim(r.baselines[2].bpd < gauss.0, "the per-class Gaussians are further below")?;
+    claim(
+        weighted.bits[0].1 > 10.0 * uniform
+            && weighted.above_uniform[weighted.above_uniform.len() - 1] < weighted.above_uniform[0],
+        "far above the uniform code; started later, the tail shrinks",
     )?;
     Ok(out)
 }
