@@ -22,6 +22,9 @@ use score_sde::sde::{LinearSde, SubVp, Ve, Vp};
 
 const T_EPS: f64 = 1e-3;
 
+/// A test function of `t` and its name.
+type Named = (&'static str, fn(f64) -> f64);
+
 /// Lattice data like the digits: 17 grey levels `k Δ − 1` in `[-1, 1]`.
 fn lattice(n: usize, d: usize, seed: u64) -> Array2<f64> {
     let mut rng = seeded(seed);
@@ -115,7 +118,7 @@ fn the_importance_sampled_mean_is_the_likelihood_weighted_integral() {
     let table = LikelihoodTimes::new(&sde, T_EPS).unwrap();
     let h = |t: f64| likelihood_weight(&sde, t);
     let z = integrate(h, T_EPS, 1.0, 1e-12).unwrap();
-    let fs: [(&str, fn(f64) -> f64); 3] = [
+    let fs: [Named; 3] = [
         ("1 + sin 5t", |t| 1.0 + (5.0 * t).sin()),
         ("t²", |t| t * t),
         ("exp(-t/0.01)", |t| (-t / 0.01).exp()),

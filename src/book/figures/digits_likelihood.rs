@@ -276,8 +276,10 @@ fn claims(r: &DigitsLikelihoodReport) -> Result<Vec<(String, String)>> {
             ((q.fd_features - ft) / ft_sd, (q.fd_pixels - px) / px_sd)
         })
         .unzip();
-    let spread = |v: &[f64]| v.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b))
-        - v.iter().fold(f64::INFINITY, |a, &b| a.min(b));
+    let spread = |v: &[f64]| {
+        v.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b))
+            - v.iter().fold(f64::INFINITY, |a, &b| a.min(b))
+    };
     claim(
         spread(&zf) < 1.5 && spread(&zp) < 1.5,
         "the networks' samples differ by less than 1.5 floor spreads",
@@ -295,7 +297,10 @@ fn claims(r: &DigitsLikelihoodReport) -> Result<Vec<(String, String)>> {
         let d = row.quality.fd_pixels - judged(row).fd_pixels;
         claim((0.15..0.4).contains(&d), "the offset adds about 0.25")?;
     }
-    claim(r.baselines[2].bpd < gauss.0, "the per-class Gaussians are further below")?;
+    claim(
+        r.baselines[2].bpd < gauss.0,
+        "the per-class Gaussians are further below",
+    )?;
     claim(
         weighted.bits[0].1 > 10.0 * uniform
             && weighted.above_uniform[weighted.above_uniform.len() - 1] < weighted.above_uniform[0],
