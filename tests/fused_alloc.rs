@@ -49,6 +49,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
             }
         }
     }
+    keep.push(Box::new(d_options_steps()));
 }
 
 /// Counts the allocations of 20 steps after 3 warm-up steps; asserts there are none.
@@ -118,6 +119,27 @@ fn d_steps<F: Float>(isa: Isa, threads: usize, classes: usize) -> FusedTrainer<F
             bufs.draw_labelled(&sde, data.view(), &labels, 1e-3, &mut rng)
                 .unwrap();
         }
+        tr.step(&bufs).unwrap();
+    });
+    tr
+}
+
+/// Workload D's step with both options of `SdeEpsBuffers`: dequantised rows and the
+/// likelihood weighting (the time table is built before the measurement, once).
+fn d_options_steps() -> FusedTrainer<f64> {
+    let mut rng = seeded(4);
+    let data = ndarray::Array2::from_shape_simple_fn((64, 64), || rng.random_range(-1.0..1.0));
+    let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng).unwrap();
+    let net = Mlp::new(&[96, 256, 256, 256, 64], Activation::Relu, &mut rng).unwrap();
+    let mut tr = FusedTrainer::<f64>::new(&net, &Adam::new(1e-3).unwrap(), 64, 1).unwrap();
+    let sde = Vp::song();
+    let mut bufs = SdeEpsBuffers::<f64>::new(64, 64, features)
+        .with_dequantisation(0.125)
+        .unwrap()
+        .with_likelihood_weighting(&sde, 1e-3)
+        .unwrap();
+    assert_no_allocation("D dequantised, likelihood-weighted", || {
+        bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
         tr.step(&bufs).unwrap();
     });
     tr

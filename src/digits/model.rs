@@ -31,6 +31,14 @@ pub struct DigitsTrainConfig {
     pub t_eps: f64,
     pub threads: usize,
     pub seed: u64,
+    /// Train on dequantised images `x + Δ u`, `u ~ U[0, 1)^64`, `Δ` = [`DELTA`](super::bits::DELTA)
+    /// (a fresh `u` per drawn row); off: the lattice images.
+    #[serde(default)]
+    pub dequantise: bool,
+    /// The likelihood weighting `λ = g²` by importance sampling of `t`
+    /// ([`LikelihoodTimes`](crate::fast::LikelihoodTimes)); off: the eps loss, `t` uniform.
+    #[serde(default)]
+    pub likelihood_weighting: bool,
 }
 
 impl DigitsTrainConfig {
@@ -47,6 +55,8 @@ impl DigitsTrainConfig {
             t_eps: 1e-3,
             threads: 2,
             seed: 21,
+            dequantise: false,
+            likelihood_weighting: false,
         }
     }
 }
@@ -203,6 +213,12 @@ pub(crate) fn train_eps(
         FusedTrainer::<f64>::new(&net, &Adam::new(config.lr)?, config.batch, config.threads)?;
     let mut ema = Ema::new(&net, config.ema_decay)?.with_warmup();
     let mut bufs = SdeEpsBuffers::<f64>::labelled(config.batch, d, features.clone(), classes);
+    if config.dequantise {
+        bufs = bufs.with_dequantisation(super::bits::DELTA)?;
+    }
+    if config.likelihood_weighting {
+        bufs = bufs.with_likelihood_weighting(sde, config.t_eps)?;
+    }
     let mut x0 = Array2::zeros((config.batch, d));
     let mut y = vec![None; config.batch];
     let mut losses = vec![];

@@ -8,6 +8,7 @@ use rand::{Rng, RngExt};
 
 use super::features::TimeFeatures;
 use super::float::Float;
+use super::likelihood_times::LikelihoodTimes;
 use crate::error::{Error, Result};
 use crate::loss::{draw_dsm, Weighting};
 use crate::sde::LinearSde;
@@ -151,6 +152,18 @@ impl<F: Float> FusedBatch<F> for DsmBuffers<F> {
 /// With `classes > 0` ([`labelled`](Self::labelled)) each row also carries its class as a
 /// one-hot `e_y` of `classes` columns, `[x_n(t), f(t_n), e_{y_n}]`; the null label (no class,
 /// for classifier-free guidance) is all zeros.
+///
+/// Two options, both off by default (then the draw is the one above, bit for bit):
+/// - [`with_dequantisation(Δ)`](Self::with_dequantisation): each data row becomes
+///   `x_n + Δ u_n`, `u_n ~ U[0, 1)^d`, uniform in its cell `[x_n, x_n + Δ)`;
+/// - [`with_likelihood_weighting`](Self::with_likelihood_weighting): `t_n ~ q ∝ g²/ζ²`
+///   ([`LikelihoodTimes`]) instead of uniform, and row `n` weighted by
+///   `w_n = (g²/ζ²)(t_n)/(Z q(t_n))`, so the loss estimates the likelihood-weighted
+///   `∫ (g²/ζ²) E|ε_θ − ε|² dt / Z` (Song et al. 2021, eq. 8 in eps units, divided by `Z`).
+///
+/// The order of the draws from the one `rng`: the `n` times first (uniform: `t_n` by
+/// `random_range(t_eps..T)`; likelihood weighting: one `u ~ U[0, 1)` per row, inverted by the
+/// table), then `ε` row by row, then (dequantisation only) the offsets `u` row by row.
 #[derive(Clone, Debug)]
 pub struct SdeEpsBuffers<F> {
     n: usize,
@@ -165,6 +178,13 @@ pub struct SdeEpsBuffers<F> {
     beta: Vec<F>,
     ones: Vec<F>,
     scale: F,
+    /// The data rows as used (dequantised if `delta` is set), `[n, d]`.
+    data: Vec<f64>,
+    /// The cell width `Δ` of the dequantisation, if any.
+    delta: Option<f64>,
+    /// The time table of the likelihood weighting, if any, and the rows' weights.
+    times: Option<LikelihoodTimes>,
+    weight: Vec<F>,
 }
 
 impl<F: Float> SdeEpsBuffers<F> {
@@ -189,7 +209,28 @@ impl<F: Float> SdeEpsBuffers<F> {
             beta: vec![F::ZERO; n * d],
             ones: vec![F::ONE; n],
             scale: F::from_f64(1.0 / (n * d).max(1) as f64),
+            data: vec![0.0; n * d],
+            delta: None,
+            times: None,
+            weight: vec![F::ONE; n],
         }
+    }
+
+    /// Dequantises every drawn data row: `x_n + Δ u_n`, `u_n ~ U[0, 1)^d`. Errors unless `Δ`
+    /// is finite and positive.
+    pub fn with_dequantisation(mut self, delta: f64) -> Result<Self> {
+        crate::error::positive(delta, "dequantisation cell width")?;
+        self.delta = Some(delta);
+        Ok(self)
+    }
+
+    /// Draws `t ~ q ∝ g²/ζ²` on `[t_eps, T]` and weights the rows by
+    /// `w = (g²/ζ²)/(Z q)` (the likelihood weighting by importance sampling, with the table
+    /// [`LikelihoodTimes`] built here once). Every later draw must pass the same `sde` and
+    /// `t_eps` (an error otherwise). Errors like [`LikelihoodTimes::new`].
+    pub fn with_likelihood_weighting(mut self, sde: &dyn LinearSde, t_eps: f64) -> Result<Self> {
+        self.times = Some(LikelihoodTimes::new(sde, t_eps)?);
+        Ok(self)
     }
 
     /// The network's input width: `d`, the time features and the label columns.
@@ -255,18 +296,38 @@ impl<F: Float> SdeEpsBuffers<F> {
         crate::loss::check_t_eps(sde, t_eps)?;
         let t_max = sde.t_max();
         crate::error::all_finite(x0.iter(), "training data")?;
-        for t in self.t.iter_mut() {
-            *t = rng.random_range(t_eps..t_max);
+        if let Some(times) = &self.times {
+            times.check(sde, t_eps)?;
+            for (t, w) in self.t.iter_mut().zip(&mut self.weight) {
+                let (ti, wi) = times.draw(sde, rng.random::<f64>());
+                *t = ti;
+                *w = F::from_f64(wi);
+            }
+        } else {
+            for t in self.t.iter_mut() {
+                *t = rng.random_range(t_eps..t_max);
+            }
         }
         for e in self.eps.iter_mut() {
             *e = rng.sample(rand_distr::StandardNormal);
         }
         let din = self.input_dim();
         for (i, x) in x0.rows().into_iter().enumerate() {
+            let data = &mut self.data[i * d..(i + 1) * d];
+            for (y, &x) in data.iter_mut().zip(x) {
+                *y = match self.delta {
+                    Some(delta) => x + delta * rng.random::<f64>(),
+                    None => x,
+                };
+            }
             let t = self.t[i];
             let (m, s) = (sde.mean_factor(t), sde.kernel_std(t));
             let (row, rest) = self.drawn[i * din..(i + 1) * din].split_at_mut(d);
-            for ((xt, &x), &e) in row.iter_mut().zip(x).zip(&self.eps[i * d..(i + 1) * d]) {
+            for ((xt, &x), &e) in row
+                .iter_mut()
+                .zip(&*data)
+                .zip(&self.eps[i * d..(i + 1) * d])
+            {
                 *xt = m * x + s * e;
             }
             let (feat, onehot) = rest.split_at_mut(self.features.count());
@@ -298,6 +359,16 @@ impl<F: Float> SdeEpsBuffers<F> {
     pub fn t(&self) -> &[f64] {
         &self.t
     }
+
+    /// The data rows of the last draw as used (`x_n + Δ u_n` when dequantising), `[n, d]`.
+    pub fn data(&self) -> &[f64] {
+        &self.data
+    }
+
+    /// The rows' loss weights of the last draw (all 1 without the likelihood weighting).
+    pub fn weights(&self) -> &[F] {
+        &self.weight
+    }
 }
 
 impl<F: Float> FusedBatch<F> for SdeEpsBuffers<F> {
@@ -308,7 +379,7 @@ impl<F: Float> FusedBatch<F> for SdeEpsBuffers<F> {
         ResidualLoss {
             alpha: &self.ones,
             beta: &self.beta,
-            weight: &self.ones,
+            weight: &self.weight,
             scale: self.scale,
         }
     }

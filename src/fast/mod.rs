@@ -5,7 +5,8 @@
 //! They compute the same functions as the tape path (`Mlp::loss_and_grad`, `Adam::step`,
 //! `Mlp::forward`) up to the order of floating-point sums; `tests/fused.rs` checks that.
 //!
-//! Modules depend on each other in one direction: `trainer` → `batch` → `features`; `trainer`
+//! Modules depend on each other in one direction: `trainer` → `batch` → `features`,
+//! `likelihood_times`; `trainer`
 //! → `elementwise`, `mlp`, `gemm`;
 //! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `dispatch`, `simd`, `simd512` → `tile` (the operands all use).
 //! `dispatch` chooses the kernel family ([`Isa`]) once per process from the CPU's features.
@@ -16,6 +17,7 @@ mod features;
 mod float;
 mod gemm;
 pub mod infer;
+mod likelihood_times;
 mod mlp;
 mod simd;
 mod simd512;
@@ -29,5 +31,6 @@ pub use features::TimeFeatures;
 pub use float::Float;
 #[doc(hidden)]
 pub use gemm::{matmul, matmul_isa};
+pub use likelihood_times::{likelihood_weight, LikelihoodTimes};
 pub use mlp::FusedMlp;
 pub use trainer::FusedTrainer;

@@ -7,6 +7,7 @@ pub mod digits_bits;
 pub mod digits_clipping;
 pub mod digits_guidance;
 pub mod digits_inpainting;
+pub mod digits_likelihood;
 pub mod digits_long_training;
 pub mod digits_memorisation;
 pub mod digits_network;

@@ -13,6 +13,7 @@ pub mod ddpm_recipe;
 pub mod digits;
 pub mod digits_clipping;
 pub mod digits_guidance;
+pub mod digits_likelihood;
 pub mod digits_long_training;
 pub mod fast_samplers;
 pub mod guidance;
@@ -50,6 +51,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
         let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
         let lt = scope.spawn(|| digits_long_training::write(&out.join("digits")).map(|_| ()));
+        let dl = scope.spawn(|| digits_likelihood::write(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
             .and_then(|_| guidance_2d::write(&out.join("guidance_2d")))
@@ -61,6 +63,7 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         joined(dn.join())?;
         joined(dg.join())?;
         joined(lt.join())?;
+        joined(dl.join())?;
         sa?;
         gu
     })
