@@ -31,6 +31,10 @@ pub struct DigitsVeConfig {
     pub classifier: ClassifierConfig,
     /// The sampling seed (the VP `f64` network's, so the `f32` row differs only in training).
     pub seed: u64,
+    /// The speed comparison: this many short VP trainings in each precision, alternating
+    /// `f64`, `f32`, of `timing_steps` steps each; the fastest of each counts.
+    pub timing_repeats: usize,
+    pub timing_steps: usize,
 }
 
 impl DigitsVeConfig {
@@ -43,6 +47,8 @@ impl DigitsVeConfig {
             steps: 200,
             classifier: ClassifierConfig::book(),
             seed: 31,
+            timing_repeats: 3,
+            timing_steps: 300,
         }
     }
 }
@@ -81,6 +87,12 @@ pub struct DigitsVeReport {
     pub data_var: f64,
     /// VE (ancestral, Euler-Maruyama), then VP `f32` (ancestral); EMA weights throughout.
     pub rows: Vec<VeRow>,
+    /// The fastest `(f64, f32)` seconds of the alternating short trainings.
+    pub timing: (f64, f64),
+    /// For each far sample of the VE ancestral run, at its largest final pixel: the prior
+    /// draw there in units of `zeta(T)` (`x_T / zeta(T)`, which is `ε` up to `x_0/zeta(T)`) and
+    /// the network's `ε_θ(x_T, T)` there.
+    pub far_trace: Vec<(f64, f64)>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
 }
@@ -121,7 +133,7 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
         ..config.train.clone()
     };
     let t_eps = config.train.t_eps;
-    let mut rows = vec![];
+    let (mut rows, mut far_trace) = (vec![], vec![]);
     let runs: [(&dyn LinearSde, &str, &DigitsTrainConfig, &[Sampler]); 2] = [
         (
             &ve,
@@ -145,6 +157,9 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
                 0 => None,
                 _ => Some(judge.quality(x0.select(ndarray::Axis(0), &near).view())?),
             };
+            if name == "VE" && *sampler == Sampler::Ancestral {
+                far_trace = trace(&model, sde, &x0, config)?;
+            }
             let (lo, hi) = pixel_range(x0.view());
             rows.push(VeRow {
                 sde: name.into(),
@@ -164,11 +179,54 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
             });
         }
     }
+    let mut timing = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..config.timing_repeats {
+        for precision in [Precision::F64, Precision::F32] {
+            let short = DigitsTrainConfig {
+                steps: config.timing_steps,
+                precision,
+                ..config.train.clone()
+            };
+            let (_, s) = timed(train, &vp, &short)?;
+            match precision {
+                Precision::F64 => timing.0 = timing.0.min(s),
+                Precision::F32 => timing.1 = timing.1.min(s),
+            }
+        }
+    }
     Ok(DigitsVeReport {
         config: config.clone(),
+        timing,
+        far_trace,
         sigma_max: ve.scale().sigma_max(),
         data_var: mean_pixel_variance(train),
         rows,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// For each sample of `x0` with a pixel beyond `±FAR`, at its largest pixel `j`: the prior
+/// draw `x_T` (the sampler's, regenerated from the seed) there over `zeta(T)`, and
+/// `ε_θ(x_T, T)` there.
+fn trace(
+    model: &crate::digits::DigitsModel,
+    sde: &dyn LinearSde,
+    x0: &ndarray::Array2<f64>,
+    config: &DigitsVeConfig,
+) -> Result<Vec<(f64, f64)>> {
+    let x_t = sde.sample_prior(config.n_samples, 64, &mut crate::rng::seeded(config.seed));
+    let t = sde.t_max();
+    let eps = model.eps(t, x_t.view())?;
+    let mut out = vec![];
+    for (i, row) in x0.rows().into_iter().enumerate() {
+        let (j, p) =
+            row.iter().enumerate().fold(
+                (0, 0.0_f64),
+                |b, (j, &p)| if p.abs() > b.1 { (j, p.abs()) } else { b },
+            );
+        if p > FAR {
+            out.push((x_t[[i, j]] / sde.kernel_std(t), eps[[i, j]]));
+        }
+    }
+    Ok(out)
 }
