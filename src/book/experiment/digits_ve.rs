@@ -70,7 +70,8 @@ pub struct VeRow {
     pub far: usize,
     pub largest_pixel: f64,
     pub quality: Quality,
-    /// The verdict on the samples without the `far` ones (`None` if there are none).
+    /// The verdict on the samples without the `far` ones (`None` if there are none, or fewer
+    /// than two others).
     pub quality_near: Option<Quality>,
 }
 
@@ -153,8 +154,8 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
                 .filter(|&i| x0.row(i).iter().all(|p| p.abs() <= FAR))
                 .collect();
             let far = x0.nrows() - near.len();
-            let quality_near = match far {
-                0 => None,
+            let quality_near = match (far, near.len()) {
+                (0, _) | (_, 0..=1) => None,
                 _ => Some(judge.quality(x0.select(ndarray::Axis(0), &near).view())?),
             };
             if name == "VE" && *sampler == Sampler::Ancestral {
