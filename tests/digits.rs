@@ -232,11 +232,7 @@ fn digits_model_score_is_minus_eps_over_zeta() {
     let features = TimeFeatures::gaussian_fourier(4, 16.0, &mut rng).unwrap();
     let net = Mlp::new(&[64 + 8, 32, 64], Activation::Relu, &mut rng).unwrap();
     let vp = Vp::song();
-    let model = DigitsModel {
-        net,
-        features,
-        sde: &vp,
-    };
+    let model = DigitsModel::new(net, features, &vp);
     let x = Digits::book()
         .unwrap()
         .test
@@ -413,6 +409,7 @@ fn final_loss_and_pixel_range() {
         ema: net.clone(),
         features: TimeFeatures::fourier(vec![1.0]).unwrap(),
         losses,
+        data_var: None,
     };
     let twelve: Vec<f64> = (0..12).map(f64::from).collect();
     assert_eq!(

@@ -39,6 +39,17 @@ fn training_steps_allocate_nothing_in_steady_state() {
     TEST_TID.store(unsafe { libc::gettid() }, Ordering::SeqCst);
     // Every trainer is kept until the end: a dropped trainer's thread pool winds down on its
     // own threads, whose exit may allocate while the next measurement runs.
+    // The digits' VE draw with the input scaling c_in(t).
+    let features = TimeFeatures::fourier(vec![1.0, 2.0]).unwrap();
+    let mut scaled = SdeEpsBuffers::<f64>::new(64, 64, features)
+        .with_input_scaling(0.3)
+        .unwrap();
+    let ve = Ve::new(score_sde::sde::Geometric::new(0.01, 9.6).unwrap(), 1.0).unwrap();
+    let data = ndarray::Array2::<f64>::from_elem((64, 64), 0.5);
+    let mut rng = seeded(2);
+    assert_no_allocation("VE draw with c_in", || {
+        scaled.draw(&ve, data.view(), 1e-3, &mut rng).unwrap()
+    });
     let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
     for isa in Isa::supported() {
         for threads in [1, 2] {

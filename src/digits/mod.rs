@@ -16,5 +16,8 @@ pub use conditional::{
     train_conditional_digits, ConditionalDigitsModel, LabelledScore, Labels, LABEL_DROPOUT,
 };
 pub use data::{Digits, DIGITS_DESCRIPTION, GREY_LEVELS, SIDE};
-pub use model::{pixel_range, train_digits, DigitsModel, DigitsTrainConfig, Trained};
-pub use nearest::{near_copy_fraction, nearest_neighbours, NearCopy};
+pub use model::{
+    mean_pixel_variance, pixel_range, train_digits, DigitsModel, DigitsTrainConfig, Precision,
+    Trained,
+};
+pub use nearest::{largest_pairwise_distance, near_copy_fraction, nearest_neighbours, NearCopy};

@@ -1,13 +1,15 @@
 //! The digits network: an MLP `eps_θ([x_t, f(t)])` with Gaussian Fourier time features
 //! (seed 002's recipe), trained by the eps loss `E |eps_θ(x_t, t) - eps|^2` on the fused,
 //! allocation-free path, with an exponential moving average (EMA) of its weights; and its
-//! score `s_θ(t, x) = -eps_θ(x, t) / zeta(t)` for every sampler of the crate.
+//! score `s_θ(t, x) = -eps_θ(x, t) / zeta(t)` for every sampler of the crate. Optionally the
+//! network sees `c_in(t) x_t` ([`input_scale`], Karras et al. 2022) in place of `x_t`, and
+//! trains in `f32`.
 use ndarray::{Array2, ArrayView2};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::fast::{FusedTrainer, SdeEpsBuffers, TimeFeatures};
+use crate::fast::{input_scale, Float, FusedTrainer, SdeEpsBuffers, TimeFeatures};
 use crate::nn::{Activation, Adam, Ema, Mlp};
 use crate::progress::ProgressBar;
 use crate::rng::seeded;
@@ -31,6 +33,13 @@ pub struct DigitsTrainConfig {
     pub t_eps: f64,
     pub threads: usize,
     pub seed: u64,
+    /// Feed the network `c_in(t) x_t` with `c_in(t) = 1/sqrt(s_d² mu(t)² + zeta(t)²)`
+    /// ([`input_scale`]), `s_d²` the training images' mean per-pixel variance; off by default.
+    #[serde(default)]
+    pub input_scaling: bool,
+    /// The fused trainer's floating-point type (the EMA and the returned weights are `f64`).
+    #[serde(default)]
+    pub precision: Precision,
     /// Train on dequantised images `x + Δ u`, `u ~ U[0, 1)^64`, `Δ` = [`DELTA`](super::bits::DELTA)
     /// (a fresh `u` per drawn row); off: the lattice images.
     #[serde(default)]
@@ -39,6 +48,14 @@ pub struct DigitsTrainConfig {
     /// ([`LikelihoodTimes`](crate::fast::LikelihoodTimes)); off: the eps loss, `t` uniform.
     #[serde(default)]
     pub likelihood_weighting: bool,
+}
+
+/// The scalar type of training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Precision {
+    #[default]
+    F64,
+    F32,
 }
 
 impl DigitsTrainConfig {
@@ -57,6 +74,8 @@ impl DigitsTrainConfig {
             seed: 21,
             dequantise: false,
             likelihood_weighting: false,
+            input_scaling: false,
+            precision: Precision::F64,
         }
     }
 }
@@ -68,12 +87,32 @@ pub struct DigitsModel<'a> {
     pub net: Mlp,
     pub features: TimeFeatures,
     pub sde: &'a dyn LinearSde,
+    /// `s_d²` when the network takes `c_in(t) x` ([`input_scale`]); `None`: the raw `x`.
+    pub data_var: Option<f64>,
 }
 
-impl DigitsModel<'_> {
-    /// `eps_θ(x, t)` for each row of `x`.
+impl<'a> DigitsModel<'a> {
+    /// The model of a network that takes the raw `x`.
+    pub fn new(net: Mlp, features: TimeFeatures, sde: &'a dyn LinearSde) -> Self {
+        Self {
+            net,
+            features,
+            sde,
+            data_var: None,
+        }
+    }
+
+    /// `eps_θ(x, t)` for each row of `x`: the network on `[c_in(t) x, f(t)]` with input
+    /// scaling, on `[x, f(t)]` without.
     pub fn eps(&self, t: f64, x: ArrayView2<f64>) -> Result<Array2<f64>> {
-        eps_rows(&self.net, &self.features, t, x, 0, |_| None)
+        match self.data_var {
+            None => eps_rows(&self.net, &self.features, t, x, 0, |_| None),
+            Some(v) => {
+                crate::error::finite(t, "t")?;
+                let c = input_scale(self.sde, t, v)?;
+                eps_rows(&self.net, &self.features, t, (&x * c).view(), 0, |_| None)
+            }
+        }
     }
 }
 
@@ -129,9 +168,20 @@ pub struct Trained {
     pub ema: Mlp,
     pub features: TimeFeatures,
     pub losses: Vec<f64>,
+    /// `s_d²` of the input scaling, if trained with it ([`DigitsTrainConfig::input_scaling`]).
+    pub data_var: Option<f64>,
 }
 
 impl Trained {
+    /// The model of `net` (these weights or the EMA's) with this training's time features
+    /// and input scaling.
+    pub fn model<'a>(&self, net: &Mlp, sde: &'a dyn LinearSde) -> DigitsModel<'a> {
+        DigitsModel {
+            data_var: self.data_var,
+            ..DigitsModel::new(net.clone(), self.features.clone(), sde)
+        }
+    }
+
     /// The mean of the last ten recorded losses (fewer if fewer were recorded, 0 if none).
     pub fn final_loss(&self) -> f64 {
         let tail = &self.losses[self.losses.len().saturating_sub(10)..];
@@ -199,6 +249,19 @@ pub(crate) fn train_eps(
             ));
         }
     }
+    if labelled.is_some() && config.input_scaling {
+        return Err(Error::param(
+            "input_scaling",
+            "is implemented for the unconditional model only",
+        ));
+    }
+    let data_var = if config.input_scaling {
+        let v = mean_pixel_variance(train);
+        crate::error::positive(v, "training images' mean per-pixel variance s_d^2")?;
+        Some(v)
+    } else {
+        None
+    };
     let mut rng = seeded(config.seed);
     let features = if config.frequencies == 0 {
         TimeFeatures::Raw
@@ -209,51 +272,104 @@ pub(crate) fn train_eps(
     sizes.extend(&config.hidden);
     sizes.push(d);
     let net = Mlp::new(&sizes, Activation::Relu, &mut rng)?;
-    let mut trainer =
-        FusedTrainer::<f64>::new(&net, &Adam::new(config.lr)?, config.batch, config.threads)?;
-    let mut ema = Ema::new(&net, config.ema_decay)?.with_warmup();
-    let mut bufs = SdeEpsBuffers::<f64>::labelled(config.batch, d, features.clone(), classes);
-    if config.dequantise {
-        bufs = bufs.with_dequantisation(super::bits::DELTA)?;
-    }
-    if config.likelihood_weighting {
-        bufs = bufs.with_likelihood_weighting(sde, config.t_eps)?;
-    }
-    let mut x0 = Array2::zeros((config.batch, d));
-    let mut y = vec![None; config.batch];
-    let mut losses = vec![];
-    for step in 0..config.steps {
-        for (b, mut row) in x0.rows_mut().into_iter().enumerate() {
-            let i = rng.random_range(0..n);
-            row.assign(&train.row(i));
-            if let Some(l) = &labelled {
-                y[b] = (rng.random::<f64>() >= l.p).then_some(l.labels[i] as usize);
-            }
-        }
-        if labelled.is_some() {
-            bufs.draw_labelled(sde, x0.view(), &y, config.t_eps, &mut rng)?;
-        } else {
-            bufs.draw(sde, x0.view(), config.t_eps, &mut rng)?;
-        }
-        let loss = trainer.step(&bufs)?;
-        if !loss.is_finite() {
-            return Err(Error::param(
-                "training",
-                format!("non-finite loss at step {step}: lower the learning rate"),
-            ));
-        }
-        ema.update(&trainer.net().to_mlp())?;
-        if step % 100 == 0 {
-            losses.push(loss);
-        }
-        if let Some(p) = &progress {
-            p.inc(1);
-        }
-    }
+    let run = Run {
+        train,
+        labelled: labelled.as_ref(),
+        sde,
+        config,
+        features: &features,
+        data_var,
+        progress,
+    };
+    let (net, ema, losses) = match config.precision {
+        Precision::F64 => run.steps::<f64>(&net, &mut rng)?,
+        Precision::F32 => run.steps::<f32>(&net, &mut rng)?,
+    };
     Ok(Trained {
-        net: trainer.net().to_mlp(),
-        ema: ema.into_model(),
+        net,
+        ema,
         features,
         losses,
+        data_var,
     })
+}
+
+/// `s_d²`: the variance of each pixel over the images (rows), averaged over the pixels.
+pub fn mean_pixel_variance(x: ArrayView2<f64>) -> f64 {
+    let n = x.nrows() as f64;
+    x.columns()
+        .into_iter()
+        .map(|c| {
+            let m = c.sum() / n;
+            c.iter().map(|&p| (p - m) * (p - m)).sum::<f64>() / n
+        })
+        .sum::<f64>()
+        / x.ncols().max(1) as f64
+}
+
+/// One training run's settings, checked, for the loop in either precision.
+struct Run<'a> {
+    train: ArrayView2<'a, f64>,
+    labelled: Option<&'a LabelDropout<'a>>,
+    sde: &'a dyn LinearSde,
+    config: &'a DigitsTrainConfig,
+    features: &'a TimeFeatures,
+    data_var: Option<f64>,
+    progress: Option<ProgressBar>,
+}
+
+impl Run<'_> {
+    /// The loop on the fused trainer in `F` from the weights `net`: the last weights, the
+    /// EMA weights (updated from the `f64` widening of each step's weights) and the losses.
+    fn steps<F: Float>(&self, net: &Mlp, rng: &mut impl rand::Rng) -> Result<(Mlp, Mlp, Vec<f64>)> {
+        let (config, labelled, sde) = (self.config, self.labelled, self.sde);
+        let (n, d) = self.train.dim();
+        let classes = labelled.map_or(0, |l| l.classes);
+        let mut trainer =
+            FusedTrainer::<F>::new(net, &Adam::new(config.lr)?, config.batch, config.threads)?;
+        let mut ema = Ema::new(net, config.ema_decay)?.with_warmup();
+        let mut bufs =
+            SdeEpsBuffers::<F>::labelled(config.batch, d, self.features.clone(), classes);
+        if let Some(v) = self.data_var {
+            bufs = bufs.with_input_scaling(v)?;
+        }
+        if config.dequantise {
+            bufs = bufs.with_dequantisation(super::bits::DELTA)?;
+        }
+        if config.likelihood_weighting {
+            bufs = bufs.with_likelihood_weighting(sde, config.t_eps)?;
+        }
+        let mut x0 = Array2::zeros((config.batch, d));
+        let mut y = vec![None; config.batch];
+        let mut losses = vec![];
+        for step in 0..config.steps {
+            for (b, mut row) in x0.rows_mut().into_iter().enumerate() {
+                let i = rng.random_range(0..n);
+                row.assign(&self.train.row(i));
+                if let Some(l) = labelled {
+                    y[b] = (rng.random::<f64>() >= l.p).then_some(l.labels[i] as usize);
+                }
+            }
+            if labelled.is_some() {
+                bufs.draw_labelled(sde, x0.view(), &y, config.t_eps, rng)?;
+            } else {
+                bufs.draw(sde, x0.view(), config.t_eps, rng)?;
+            }
+            let loss = trainer.step(&bufs)?.to_f64();
+            if !loss.is_finite() {
+                return Err(Error::param(
+                    "training",
+                    format!("non-finite loss at step {step}: lower the learning rate"),
+                ));
+            }
+            ema.update(&trainer.net().to_mlp())?;
+            if step % 100 == 0 {
+                losses.push(loss);
+            }
+            if let Some(p) = &self.progress {
+                p.inc(1);
+            }
+        }
+        Ok((trainer.net().to_mlp(), ema.into_model(), losses))
+    }
 }

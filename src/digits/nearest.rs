@@ -69,3 +69,21 @@ pub fn near_copy_fraction(distances: &[f64], rule: NearCopy) -> Result<f64> {
     let below = distances.iter().filter(|&&d| d < rule.threshold).count();
     Ok(below as f64 / distances.len() as f64)
 }
+
+/// The largest Euclidean distance between two rows of `x`, Song & Ermon's (2020) technique 1
+/// for the VE `sigma_max` (every pair's distance then lies within the largest noise scale).
+/// Errors on fewer than two rows or non-finite entries.
+pub fn largest_pairwise_distance(x: ArrayView2<f64>) -> Result<f64> {
+    if x.nrows() < 2 {
+        return Err(Error::param("images", "needs at least two rows"));
+    }
+    crate::error::all_finite(x.iter(), "images")?;
+    let mut best = 0.0_f64;
+    for (i, a) in x.rows().into_iter().enumerate() {
+        for b in x.rows().into_iter().skip(i + 1) {
+            let d2: f64 = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum();
+            best = best.max(d2);
+        }
+    }
+    Ok(best.sqrt())
+}

@@ -164,12 +164,17 @@ impl<F: Float> FusedBatch<F> for DsmBuffers<F> {
 /// The order of the draws from the one `rng`: the `n` times first (uniform: `t_n` by
 /// `random_range(t_eps..T)`; likelihood weighting: one `u ~ U[0, 1)` per row, inverted by the
 /// table), then `ε` row by row, then (dequantisation only) the offsets `u` row by row.
+///
+/// With [`with_input_scaling`](Self::with_input_scaling) the input holds `c_in(t_n) x_n(t)`
+/// ([`input_scale`]) in place of `x_n(t)`; the target `ε_n` is unchanged.
 #[derive(Clone, Debug)]
 pub struct SdeEpsBuffers<F> {
     n: usize,
     d: usize,
     features: TimeFeatures,
     classes: usize,
+    /// `s_d²` of [`input_scale`], when the input is scaled.
+    data_var: Option<f64>,
     t: Vec<f64>,
     eps: Vec<f64>,
     /// The network input as drawn, `[n, d + features]` row-major.
@@ -202,6 +207,7 @@ impl<F: Float> SdeEpsBuffers<F> {
             d,
             features,
             classes,
+            data_var: None,
             t: vec![0.0; n],
             eps: vec![0.0; n * d],
             drawn: vec![0.0; n * din],
@@ -230,6 +236,14 @@ impl<F: Float> SdeEpsBuffers<F> {
     /// `t_eps` (an error otherwise). Errors like [`LikelihoodTimes::new`].
     pub fn with_likelihood_weighting(mut self, sde: &dyn LinearSde, t_eps: f64) -> Result<Self> {
         self.times = Some(LikelihoodTimes::new(sde, t_eps)?);
+        Ok(self)
+    }
+
+    /// The same buffers drawing the scaled input `c_in(t) x(t)` with the data variance
+    /// `data_var` = `s_d²` ([`input_scale`]). Errors unless `data_var` is finite and `> 0`.
+    pub fn with_input_scaling(mut self, data_var: f64) -> Result<Self> {
+        crate::error::positive(data_var, "data variance s_d^2")?;
+        self.data_var = Some(data_var);
         Ok(self)
     }
 
@@ -330,6 +344,10 @@ impl<F: Float> SdeEpsBuffers<F> {
             {
                 *xt = m * x + s * e;
             }
+            if let Some(v) = self.data_var {
+                let c = input_scale(sde, t, v)?;
+                row.iter_mut().for_each(|xt| *xt *= c);
+            }
             let (feat, onehot) = rest.split_at_mut(self.features.count());
             self.features.write(t, feat)?;
             onehot.fill(0.0);
@@ -368,6 +386,24 @@ impl<F: Float> SdeEpsBuffers<F> {
     /// The rows' loss weights of the last draw (all 1 without the likelihood weighting).
     pub fn weights(&self) -> &[F] {
         &self.weight
+    }
+}
+
+/// The input scaling `c_in(t) = 1 / sqrt(s_d² mu(t)² + zeta(t)²)` (Karras et al. 2022, the
+/// preconditioning `c_in` of Table 1, with `sigma² = zeta²/mu²` and the `1/mu` of their scaled
+/// `x` folded in): for data of per-pixel variance `s_d²`, `x(t) = mu(t) x + zeta(t) ε` has
+/// variance `s_d² mu² + zeta²`, so `c_in(t) x(t)` has variance 1 at every `t`. Errors where
+/// it is not finite and positive (`s_d² = 0` at a time with `zeta = 0`, a non-finite `t`).
+pub fn input_scale(sde: &dyn LinearSde, t: f64, data_var: f64) -> Result<f64> {
+    let (m, s) = (sde.mean_factor(t), sde.kernel_std(t));
+    let c = 1.0 / (data_var * m * m + s * s).sqrt();
+    if c.is_finite() && c > 0.0 {
+        Ok(c)
+    } else {
+        Err(Error::param(
+            "t",
+            format!("input scale c_in = {c} at t = {t} (s_d^2 = {data_var})"),
+        ))
     }
 }
 

@@ -25,7 +25,7 @@ mod tile;
 mod trainer;
 
 pub(crate) use batch::round_into;
-pub use batch::{DsmBuffers, FusedBatch, ResidualLoss, SdeEpsBuffers};
+pub use batch::{input_scale, DsmBuffers, FusedBatch, ResidualLoss, SdeEpsBuffers};
 pub use dispatch::{Isa, ISA_ENV};
 pub use features::TimeFeatures;
 pub use float::Float;

@@ -21,7 +21,7 @@ use super::digits_bits::{self, BitsConfig, BitsRow};
 use super::digits_network::{sample, Judge, Quality, FLOOR_DRAWS};
 use crate::digits::{
     bits_per_dim, dequantise, offset_bits, pixel_range, train_digits, ClassifierConfig, Digits,
-    DigitsModel, DigitsTrainConfig, DELTA, GREY_LEVELS,
+    DigitsTrainConfig, DELTA, GREY_LEVELS,
 };
 use crate::divergence::Probe;
 use crate::error::{Error, Result};
@@ -161,11 +161,7 @@ pub fn run(config: &DigitsLikelihoodConfig) -> Result<DigitsLikelihoodReport> {
         let start = Instant::now();
         let trained = train_digits(train.view(), &sde, &c, None)?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let model = DigitsModel {
-            net: trained.ema.clone(),
-            features: trained.features.clone(),
-            sde: &sde,
-        };
+        let model = trained.model(&trained.ema, &sde);
         let (mut bits, mut median, mut above_uniform, mut nfe) = (vec![], vec![], vec![], vec![]);
         let (mut worst_prior_share, mut worst_x_end) = (vec![], vec![]);
         for &t_min in &config.t_mins {

@@ -212,11 +212,7 @@ pub fn run_keeping_networks(
         let (_, test_nn) = nearest_neighbours(digits.test.view(), train.view())?;
         let test_nn_median = quantile(&test_nn, 0.5)?;
         for (weights, net) in [("raw", &trained.net), ("EMA", &trained.ema)] {
-            let model = DigitsModel {
-                net: net.clone(),
-                features: trained.features.clone(),
-                sde: &sde,
-            };
+            let model = trained.model(net, &sde);
             for (name, sampler, ts) in [
                 (
                     format!("ancestral, {} steps", config.ancestral_steps),

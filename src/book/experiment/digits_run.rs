@@ -217,11 +217,7 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
     let t1 = std::time::Instant::now();
     let x0 = match config.class {
         None => {
-            let model = DigitsModel {
-                net: trained.ema.clone(),
-                features: trained.features.clone(),
-                sde: &sde,
-            };
+            let model = trained.model(&trained.ema, &sde);
             sample(&model, &sde, &sampler, &ts, config.n_samples, config.seed)?
         }
         Some(k) => {
@@ -278,11 +274,7 @@ pub fn run(config: &DigitsRunConfig, progress: Option<ProgressBar>) -> Result<Di
         let (net, features) = (trained.ema.clone(), trained.features.clone());
         let rows = match config.class {
             None => {
-                let model = DigitsModel {
-                    net,
-                    features,
-                    sde: &sde,
-                };
+                let model = DigitsModel::new(net, features, &sde);
                 inpaint_run(&model, &sde, &digits, &judge.classifier, &ts, &inpaint)?
             }
             Some(_) => {

@@ -12,6 +12,7 @@ pub mod digits_long_training;
 pub mod digits_memorisation;
 pub mod digits_network;
 pub mod digits_run;
+pub mod digits_ve;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod guidance_2d;

@@ -312,11 +312,7 @@ fn write_bits(dir: &Path, networks: &[(usize, crate::digits::Trained)]) -> Resul
         .iter()
         .max_by_key(|(n, _)| *n)
         .ok_or_else(|| crate::Error::param("networks", "none trained"))?;
-    let model = |net: &crate::nn::Mlp| crate::digits::DigitsModel {
-        net: net.clone(),
-        features: trained.features.clone(),
-        sde: &sde,
-    };
+    let model = |net: &crate::nn::Mlp| trained.model(net, &sde);
     let (raw, ema) = (model(&trained.net), model(&trained.ema));
     let (raw_name, ema_name) = (
         format!("network on {n} images, raw weights"),

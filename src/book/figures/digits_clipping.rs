@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{write_numbers, write_text};
 use crate::book::experiment::digits_clipping::{run, ClippingConfig, ClippingRow};
-use crate::digits::{DigitsModel, Trained};
+use crate::digits::Trained;
 use crate::error::{Error, Result};
 use crate::sde::Vp;
 
@@ -21,11 +21,7 @@ pub fn write(dir: &Path, networks: &[(usize, Trained)], floor: Floor) -> Result<
         .iter()
         .max_by_key(|(n, _)| *n)
         .ok_or_else(|| Error::param("networks", "none trained"))?;
-    let model = DigitsModel {
-        net: trained.ema.clone(),
-        features: trained.features.clone(),
-        sde: &sde,
-    };
+    let model = trained.model(&trained.ema, &sde);
     let config = ClippingConfig::book();
     let rows = run(&model, &config)?;
     let (((px, px_sd), (ft, ft_sd)), real_confidence) = floor;

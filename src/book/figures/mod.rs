@@ -15,6 +15,7 @@ pub mod digits_clipping;
 pub mod digits_guidance;
 pub mod digits_likelihood;
 pub mod digits_long_training;
+pub mod digits_ve;
 pub mod fast_samplers;
 pub mod guidance;
 pub mod guidance_2d;
@@ -48,7 +49,18 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             fast_samplers::write_parameterisations(&out.join("parameterisations"))?;
             fast_samplers::write_fast_samplers(&out.join("fast_samplers")).map(|_| ())
         });
-        let dn = scope.spawn(|| digits::write_network(&out.join("digits")).map(|_| ()));
+        let dv = scope.spawn(|| {
+            crate::book::experiment::digits_ve::run(
+                &crate::book::experiment::digits_ve::DigitsVeConfig::book(),
+            )
+        });
+        let dn = scope.spawn(move || {
+            let network = digits::write_network(&out.join("digits"))?;
+            let ve = dv
+                .join()
+                .map_err(|_| Error::param("book-assets", "the VE digits thread panicked"))??;
+            digits_ve::write(&out.join("digits"), &ve, &network)
+        });
         let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
         let lt = scope.spawn(|| digits_long_training::write(&out.join("digits")).map(|_| ()));
         let dl = scope.spawn(|| digits_likelihood::write(&out.join("digits")).map(|_| ()));
