@@ -21,7 +21,7 @@ use super::digits_bits::{self, BitsConfig, BitsRow};
 use super::digits_network::{sample, Judge, Quality, FLOOR_DRAWS};
 use crate::digits::{
     bits_per_dim, dequantise, offset_bits, pixel_range, train_digits, ClassifierConfig, Digits,
-    DigitsTrainConfig, DELTA, GREY_LEVELS,
+    DigitsTrainConfig, Precision, DELTA, GREY_LEVELS,
 };
 use crate::divergence::Probe;
 use crate::error::{Error, Result};
@@ -57,7 +57,11 @@ impl DigitsLikelihoodConfig {
     pub fn book() -> Self {
         Self {
             n_train: 1500,
-            train: DigitsTrainConfig::book(),
+            // In f32, which tracks f64 (the digits chapter's f32 section) at half the cost.
+            train: DigitsTrainConfig {
+                precision: Precision::F32,
+                ..DigitsTrainConfig::book()
+            },
             t_mins: vec![1e-3, 1e-2, 3e-2],
             bits: BitsConfig::book(),
             n_samples: 200,

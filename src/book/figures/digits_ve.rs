@@ -162,7 +162,19 @@ fn claims_hold(
         ve_near.is_some_and(|q| q.fd_pixels < ve.quality.fd_pixels),
         "without the far samples the pixel distance drops",
     )?;
-    let _ = r;
+    claim(
+        SECTION,
+        r.timing.1 < r.timing.0,
+        "and faster: f32 training steps take less time than f64 ones",
+    )?;
+    claim(
+        SECTION,
+        ve_near.is_some_and(|q| {
+            (q.fd_pixels - q64.fd_pixels).abs() < 2.0 * px_sd
+                && q.fd_features - q64.fd_features > 2.0 * ft_sd
+        }),
+        "without the far sample: pixels within two floor spreads of VP, features more than two above",
+    )?;
     Ok(())
 }
 
