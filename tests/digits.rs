@@ -421,3 +421,25 @@ fn final_loss_and_pixel_range() {
     let x = ndarray::arr2(&[[0.5, -1.5], [2.5, 0.0]]);
     assert_eq!(pixel_range(x.view()), (-1.5, 2.5));
 }
+
+/// The activation comparison: the first activation's paired difference from itself is zero,
+/// the run is reproducible, and another activation gives another held-out loss.
+#[test]
+fn activation_comparison_is_paired_and_reproducible() {
+    use score_sde::book::experiment::digits_activation::{run, ActivationConfig};
+    use score_sde::nn::Activation;
+    let config = ActivationConfig {
+        activations: vec![Activation::Relu, Activation::Silu],
+        hidden: vec![16],
+        steps: 5,
+        batch: 8,
+        times: 2,
+        ..ActivationConfig::book()
+    };
+    let a = run(&config).unwrap();
+    let b = run(&config).unwrap();
+    assert_eq!(a[0].paired_difference, (0.0, 0.0));
+    assert_eq!(a[1].test_loss, b[1].test_loss);
+    assert!((a[1].test_loss - a[0].test_loss - a[1].paired_difference.0).abs() < 1e-12);
+    assert_ne!(a[0].test_loss, a[1].test_loss);
+}

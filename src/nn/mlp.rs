@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Pointwise nonlinearity `φ` applied after every hidden layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Activation {
     /// `max(x, 0)`.
     Relu,

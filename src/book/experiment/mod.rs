@@ -3,6 +3,7 @@
 pub mod ddpm_exact;
 pub mod ddpm_recipe;
 pub mod ddpm_seed;
+pub mod digits_activation;
 pub mod digits_bits;
 pub mod digits_clipping;
 pub mod digits_guidance;

@@ -11,6 +11,7 @@ use crate::progress::ProgressBar;
 pub mod ddpm;
 pub mod ddpm_recipe;
 pub mod digits;
+pub mod digits_activation;
 pub mod digits_clipping;
 pub mod digits_guidance;
 pub mod digits_likelihood;
@@ -62,7 +63,10 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             digits_ve::write(&out.join("digits"), &ve, &network)
         });
         let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
-        let lt = scope.spawn(|| digits_long_training::write(&out.join("digits")).map(|_| ()));
+        let lt = scope.spawn(|| {
+            digits_long_training::write(&out.join("digits"))?;
+            digits_activation::write(&out.join("digits")).map(|_| ())
+        });
         let dl = scope.spawn(|| digits_likelihood::write(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
