@@ -85,7 +85,10 @@ fn claims(rows: &[LongTrainingRow]) -> Result<Vec<(String, String)>> {
             "long_median_small".into(),
             format!("{:.2}", small.sample_nn_median),
         ),
-        ("long_test_small".into(), format!("{:.2}", small.test_nn_median)),
+        (
+            "long_test_small".into(),
+            format!("{:.2}", small.test_nn_median),
+        ),
         ("long_epochs_small".into(), format!("{:.0}", small.epochs)),
     ])
 }
