@@ -18,7 +18,7 @@ use ndarray::s;
 use serde::{Deserialize, Serialize};
 
 use super::digits_bits::{self, BitsConfig, BitsRow};
-use super::digits_network::{sample, Judge, Quality, FLOOR_DRAWS};
+use super::digits_network::{sample, Judge, Quality};
 use crate::digits::{
     bits_per_dim, dequantise, offset_bits, pixel_range, train_digits, ClassifierConfig, Digits,
     DigitsTrainConfig, Precision, DELTA, GREY_LEVELS,
@@ -113,7 +113,8 @@ pub struct DigitsLikelihoodReport {
     pub baselines: Vec<BitsRow>,
     /// Lattice + eps loss, dequantised + eps loss, dequantised + likelihood weighting.
     pub rows: Vec<LikelihoodRow>,
-    /// The floor: [`FLOOR_DRAWS`] sets of `n_samples` real training images, judged alike.
+    /// The floor: [`FLOOR_DRAWS`](super::digits_network::FLOOR_DRAWS) sets of `n_samples` real
+    /// training images, judged alike ([`Judge::floor`]).
     pub real: Vec<Quality>,
 }
 
@@ -135,14 +136,7 @@ pub fn run(config: &DigitsLikelihoodConfig) -> Result<DigitsLikelihoodReport> {
     let t_eps = config.train.t_eps;
     let ancestral = Schedule::UniformT { t_min: t_eps }.times(&sde, config.ancestral_steps)?;
     let (judge, _) = Judge::new(&digits, &config.classifier)?;
-    let mut rng = seeded(config.seed);
-    let m = config.n_samples.min(digits.train.nrows());
-    let real = (0..FLOOR_DRAWS)
-        .map(|_| {
-            let pick = rand::seq::index::sample(&mut rng, digits.train.nrows(), m).into_vec();
-            judge.quality(digits.train.select(ndarray::Axis(0), &pick).view())
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let real = judge.floor(&digits, config.n_samples, config.seed)?;
     let baselines = digits_bits::run(&[], &sde, &digits, &config.bits)?.rows;
     // The test images of `digits_bits::run`: the same seed, training images first.
     let n_test = config.bits.n_test;

@@ -104,6 +104,19 @@ impl Judge {
         Ok((judge, accuracy))
     }
 
+    /// The floor: [`FLOOR_DRAWS`] sets of `n` training images (at most all of them), each
+    /// drawn without replacement by the rng seeded with `seed`, judged like samples.
+    pub(crate) fn floor(&self, digits: &Digits, n: usize, seed: u64) -> Result<Vec<Quality>> {
+        let mut rng = seeded(seed);
+        let m = n.min(digits.train.nrows());
+        (0..FLOOR_DRAWS)
+            .map(|_| {
+                let pick = rand::seq::index::sample(&mut rng, digits.train.nrows(), m).into_vec();
+                self.quality(digits.train.select(ndarray::Axis(0), &pick).view())
+            })
+            .collect()
+    }
+
     /// The verdict on the images `x` (rows of 64 pixels).
     pub(crate) fn quality(&self, x: ndarray::ArrayView2<f64>) -> Result<Quality> {
         let features = self.classifier.features(x)?;
@@ -184,14 +197,7 @@ pub fn run_keeping_networks(
     }
     .times(&sde, config.ode_steps)?;
     let (judge, classifier_accuracy) = Judge::new(&digits, &config.classifier)?;
-    let mut rng = seeded(config.seed);
-    let m = config.n_samples.min(digits.train.nrows());
-    let real = (0..FLOOR_DRAWS)
-        .map(|_| {
-            let pick = rand::seq::index::sample(&mut rng, digits.train.nrows(), m).into_vec();
-            judge.quality(digits.train.select(ndarray::Axis(0), &pick).view())
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let real = judge.floor(&digits, config.n_samples, config.seed)?;
     let test_classes = judge.classifier.report(digits.test.view())?;
     let (mut rows, mut final_loss, mut grids, mut networks) = (vec![], vec![], vec![], vec![]);
     let raw_t = DigitsTrainConfig {
