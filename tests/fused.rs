@@ -126,12 +126,15 @@ fn tape_free_forward_matches_mlp_forward() {
     assert!(rel(fast.as_slice().unwrap(), slow.view()) < 1e-13);
     let fast2 = infer::forward(&net, input.view()).unwrap();
     assert_eq!(fast, fast2);
-    // Odd widths exercise the remainder tiles.
-    let odd = Mlp::new(&[3, 13, 7, 2], Activation::Relu, &mut rng).unwrap();
-    let x3 = score_sde::ddpm::standard_normal(&mut rng, 11, 3);
-    let a = infer::forward(&odd, x3.view()).unwrap();
-    let b = odd.forward(x3.view()).unwrap();
-    assert!(rel(a.as_slice().unwrap(), b.view()) < 1e-13);
+    // Odd widths exercise the remainder tiles; SiLU runs the fused path's own exponential
+    // (within 2 ulp of libm's), far inside the same 1e-13.
+    for act in [Activation::Relu, Activation::Silu] {
+        let odd = Mlp::new(&[3, 13, 7, 2], act, &mut rng).unwrap();
+        let x3 = score_sde::ddpm::standard_normal(&mut rng, 151, 3);
+        let a = infer::forward(&odd, x3.view()).unwrap();
+        let b = odd.forward(x3.view()).unwrap();
+        assert!(rel(a.as_slice().unwrap(), b.view()) < 1e-13, "{act}");
+    }
 }
 
 #[test]
@@ -146,21 +149,26 @@ fn odd_widths_match_the_tape() {
         (150, score_sde::loss::Weighting::Seed),
     ] {
         let data = score_sde::ddpm::standard_normal(&mut rng, n, 2);
-        let net = Mlp::new(&[3, 13, 9, 2], Activation::Relu, &mut rng).unwrap();
-        let (mut r1, mut r2) = (rng.clone(), rng.clone());
-        let batch = dsm_batch(&sde, data.view(), 0.01, &mut r1).unwrap();
-        let (lt, gt) = dsm_loss_and_grad(&net, &sde, w, &batch).unwrap();
-        let mut bufs = DsmBuffers::<f64>::new(n, 2);
-        bufs.draw(&sde, data.view(), 0.01, w, &mut r2).unwrap();
-        let adam = Adam::new(0.01).unwrap();
-        for threads in [1, 2] {
-            let mut tr = FusedTrainer::<f64>::new(&net, &adam, n, threads).unwrap();
-            let lf = tr.loss_and_grad(&bufs).unwrap();
-            assert!(((lf - lt) / lt).abs() < 1e-12, "n {n}, {threads} threads");
-            assert!(
-                max_grad_rel(tr.grad(), &gt) < 1e-12,
-                "n {n}, {threads} threads"
-            );
+        for act in [Activation::Relu, Activation::Silu] {
+            let net = Mlp::new(&[3, 13, 9, 2], act, &mut rng).unwrap();
+            let (mut r1, mut r2) = (rng.clone(), rng.clone());
+            let batch = dsm_batch(&sde, data.view(), 0.01, &mut r1).unwrap();
+            let (lt, gt) = dsm_loss_and_grad(&net, &sde, w, &batch).unwrap();
+            let mut bufs = DsmBuffers::<f64>::new(n, 2);
+            bufs.draw(&sde, data.view(), 0.01, w, &mut r2).unwrap();
+            let adam = Adam::new(0.01).unwrap();
+            for threads in [1, 2] {
+                let mut tr = FusedTrainer::<f64>::new(&net, &adam, n, threads).unwrap();
+                let lf = tr.loss_and_grad(&bufs).unwrap();
+                assert!(
+                    ((lf - lt) / lt).abs() < 1e-12,
+                    "{act} n {n}, {threads} threads"
+                );
+                assert!(
+                    max_grad_rel(tr.grad(), &gt) < 1e-12,
+                    "{act} n {n}, {threads} threads"
+                );
+            }
         }
     }
 }
@@ -199,9 +207,11 @@ fn bad_inputs_are_errors() {
         )
         .is_err());
     assert!(infer::forward_with_time(&net, Array2::zeros((3, 2)).view(), 0.5).is_err());
-    // A weight file round trip keeps the fused copy exact.
+    // A weight file round trip keeps the fused copy exact, activation included.
     let f = FusedMlp::<f64>::from_mlp(&net).unwrap();
     assert_eq!(f.to_mlp(), net);
+    let silu = Mlp::new(&[2, 4, 1], Activation::Silu, &mut rng).unwrap();
+    assert_eq!(FusedMlp::<f64>::from_mlp(&silu).unwrap().to_mlp(), silu);
     let _ = sde.t_max();
 }
 

@@ -55,8 +55,22 @@ fn training_steps_allocate_nothing_in_steady_state() {
         for threads in [1, 2] {
             keep.push(Box::new(dsm_steps(isa, threads)));
             for classes in [0, 10] {
-                keep.push(Box::new(d_steps::<f64>(isa, threads, classes)));
-                keep.push(Box::new(d_steps::<f32>(isa, threads, classes)));
+                keep.push(Box::new(d_steps::<f64>(
+                    isa,
+                    threads,
+                    classes,
+                    Activation::Relu,
+                )));
+                keep.push(Box::new(d_steps::<f32>(
+                    isa,
+                    threads,
+                    classes,
+                    Activation::Relu,
+                )));
+            }
+            for act in [Activation::Silu] {
+                keep.push(Box::new(d_steps::<f64>(isa, threads, 0, act)));
+                keep.push(Box::new(d_steps::<f32>(isa, threads, 0, act)));
             }
         }
     }
@@ -100,17 +114,12 @@ fn dsm_steps(isa: Isa, threads: usize) -> FusedTrainer<f64> {
 
 /// Workload D's step (eps loss, VP SDE, Fourier time features, 96-256-256-256-64); with
 /// `classes > 0`, the class-conditional step (one-hot label columns, labels redrawn with
-/// dropout each step into a kept buffer, as `train_conditional_digits` does).
-fn d_steps<F: Float>(isa: Isa, threads: usize, classes: usize) -> FusedTrainer<F> {
+/// dropout each step into a kept buffer, as `train_conditional_digits` does); ReLU or SiLU.
+fn d_steps<F: Float>(isa: Isa, threads: usize, classes: usize, act: Activation) -> FusedTrainer<F> {
     let mut rng = seeded(3);
     let data = ndarray::Array2::from_shape_simple_fn((64, 64), || rng.random_range(-1.0..1.0));
     let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng).unwrap();
-    let net = Mlp::new(
-        &[96 + classes, 256, 256, 256, 64],
-        Activation::Relu,
-        &mut rng,
-    )
-    .unwrap();
+    let net = Mlp::new(&[96 + classes, 256, 256, 256, 64], act, &mut rng).unwrap();
     let adam = Adam::new(1e-3).unwrap();
     let mut tr = FusedTrainer::<F>::new(&net, &adam, 64, threads)
         .unwrap()
@@ -119,7 +128,10 @@ fn d_steps<F: Float>(isa: Isa, threads: usize, classes: usize) -> FusedTrainer<F
     let mut bufs = SdeEpsBuffers::<F>::labelled(64, 64, features, classes);
     let mut labels = vec![None; 64];
     let sde = Vp::song();
-    let what = format!("D {} {isa:?} threads {threads} classes {classes}", F::NAME);
+    let what = format!(
+        "D {} {act} {isa:?} threads {threads} classes {classes}",
+        F::NAME
+    );
     assert_no_allocation(&what, || {
         if classes == 0 {
             bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();

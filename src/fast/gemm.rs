@@ -447,7 +447,7 @@ mod tests {
                     ld: n,
                 };
                 let (c, abs) = reference(fused, m, n, k, a, b);
-                for variant in 0..5 {
+                for variant in 0..6 {
                     let mut out = prior.clone();
                     let epi = &mut match variant {
                         0 => Epilogue::Store {
@@ -464,10 +464,15 @@ mod tests {
                             bias: &bias,
                             relu: variant == 3,
                         },
-                        _ => Epilogue::ReluMask {
+                        4 => Epilogue::ReluMask {
                             out: &mut out,
                             ld: n,
                             h: &h,
+                        },
+                        _ => Epilogue::Scale {
+                            out: &mut out,
+                            ld: n,
+                            s: &h,
                         },
                     };
                     dispatch::run(isa, Gemm { m, n, k, a, b, epi });
@@ -481,9 +486,16 @@ mod tests {
                                 let z = v + bias[j];
                                 (if z > F::ZERO { z } else { F::ZERO }, bias[j].to_f64())
                             }
-                            _ => (if h[idx] > F::ZERO { v } else { F::ZERO }, 0.0),
+                            4 => (if h[idx] > F::ZERO { v } else { F::ZERO }, 0.0),
+                            _ => (v * h[idx], 0.0),
                         };
-                        let bound = 2.0 * (k as f64 + 2.0) * abs[idx] + 2.0 * other.abs();
+                        // The scaled epilogue multiplies the sum's error by `|s| ≤ 11/7`.
+                        let scale = if variant == 5 {
+                            h[idx].to_f64().abs()
+                        } else {
+                            1.0
+                        };
+                        let bound = scale * 2.0 * (k as f64 + 2.0) * abs[idx] + 2.0 * other.abs();
                         // A one-column product runs `gemv` (partial sums `p mod NR`, then
                         // pairwise): not the reference's order, so equal up to the bound.
                         let gemv = n == 1 && !transposed;

@@ -1,11 +1,11 @@
-//! Batched inference of a ReLU [`Mlp`] without a tape: the fused forward kernels on the
+//! Batched inference of a ReLU or SiLU [`Mlp`] without a tape: the fused forward kernels on the
 //! network's own weight arrays, with per-thread scratch buffers reused across calls.
 use std::cell::RefCell;
 
 use ndarray::{Array2, ArrayView2};
 
 use super::dispatch::{self, Isa, Kernel};
-use super::mlp::{check_relu, forward as forward_kernel, MlpWeights, CHUNK};
+use super::mlp::{check_fused, forward as forward_kernel, MlpWeights, CHUNK};
 use crate::error::{Error, Result};
 use crate::nn::Mlp;
 
@@ -16,7 +16,7 @@ thread_local! {
 
 /// `net([x, t])` for every row of `x` (`[n, d]`): the input is `x` with a last column
 /// equal to `t`, as in `score::NetScore`. Falls back to [`Mlp::forward`] for activations
-/// other than ReLU or weights not in standard layout. Errors on a width mismatch.
+/// other than ReLU and SiLU or weights not in standard layout. Errors on a width mismatch.
 pub fn forward_with_time(net: &Mlp, x: ArrayView2<f64>, t: f64) -> Result<Array2<f64>> {
     let (n, d) = x.dim();
     if net.input_dim() != d + 1 {
@@ -39,7 +39,7 @@ pub fn forward_with_time(net: &Mlp, x: ArrayView2<f64>, t: f64) -> Result<Array2
 }
 
 /// `net(x)` for every row of `x`, like [`Mlp::forward`] but through the fused kernels
-/// (ReLU networks; others fall back to [`Mlp::forward`]).
+/// (ReLU and SiLU networks; others fall back to [`Mlp::forward`]).
 pub fn forward(net: &Mlp, x: ArrayView2<f64>) -> Result<Array2<f64>> {
     if x.ncols() != net.input_dim() {
         return net.forward(x);
@@ -63,7 +63,7 @@ fn forward_flat(
         .layers
         .iter()
         .all(|l| l.w.is_standard_layout() && l.b.is_standard_layout());
-    if check_relu(net).is_err() || !standard {
+    if check_fused(net).is_err() || !standard {
         let x = ArrayView2::from_shape((n, net.input_dim()), input)
             .map_err(|e| Error::param("x", e.to_string()))?;
         return net.forward(x);

@@ -1,10 +1,11 @@
-//! A ReLU MLP with its parameters in one flat vector `[W_0, b_0, W_1, b_1, …]` (each `W_l`
+//! A ReLU or SiLU MLP with its parameters in one flat vector `[W_0, b_0, W_1, b_1, …]` (each `W_l`
 //! row-major `[in, out]`, as in [`Mlp`]), and its batched forward pass through the fused
 //! kernels of `fast::gemm`.
 use ndarray::Array2;
 
 use super::float::Float;
 use super::gemm::gemm;
+use super::silu;
 use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Dense, Mlp};
@@ -84,13 +85,16 @@ impl Layout {
 pub(crate) trait Weights<F> {
     fn w(&self, l: usize) -> &[F];
     fn b(&self, l: usize) -> &[F];
+    /// The hidden layers' activation ([`Activation::Relu`] or [`Activation::Silu`]).
+    fn activation(&self) -> Activation;
 }
 
-/// A ReLU MLP with flat parameters, in `f32` or `f64`.
+/// A ReLU or SiLU MLP with flat parameters, in `f32` or `f64`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FusedMlp<F> {
     layout: Layout,
     params: Vec<F>,
+    activation: Activation,
 }
 
 impl<F: Float> Weights<F> for FusedMlp<F> {
@@ -99,6 +103,9 @@ impl<F: Float> Weights<F> for FusedMlp<F> {
     }
     fn b(&self, l: usize) -> &[F] {
         self.layout.b(&self.params, l)
+    }
+    fn activation(&self) -> Activation {
+        self.activation
     }
 }
 
@@ -118,31 +125,41 @@ impl Weights<f64> for MlpWeights<'_> {
             .as_slice()
             .expect("standard layout (checked)")
     }
+    fn activation(&self) -> Activation {
+        self.0.activation
+    }
 }
 
-/// Errors unless `net` is a valid ReLU network (the only activation the fused path has).
-pub(crate) fn check_relu(net: &Mlp) -> Result<()> {
+/// Errors unless `net` is a valid network with an activation the fused path has (ReLU, SiLU).
+pub(crate) fn check_fused(net: &Mlp) -> Result<()> {
     net.validate()?;
-    if net.activation != Activation::Relu {
+    if !matches!(net.activation, Activation::Relu | Activation::Silu) {
         return Err(Error::param(
             "activation",
-            format!("the fused path supports relu, got {}", net.activation),
+            format!(
+                "the fused path supports relu and silu, got {}",
+                net.activation
+            ),
         ));
     }
     Ok(())
 }
 
 impl<F: Float> FusedMlp<F> {
-    /// Copies (and rounds, for `f32`) the parameters of a ReLU [`Mlp`].
+    /// Copies (and rounds, for `f32`) the parameters of a ReLU or SiLU [`Mlp`].
     pub fn from_mlp(net: &Mlp) -> Result<Self> {
-        check_relu(net)?;
+        check_fused(net)?;
         let layout = Layout::new(&net.sizes())?;
         let mut params = Vec::with_capacity(layout.num_parameters());
         for l in &net.layers {
             params.extend(l.w.iter().map(|&v| F::from_f64(v)));
             params.extend(l.b.iter().map(|&v| F::from_f64(v)));
         }
-        Ok(FusedMlp { layout, params })
+        Ok(FusedMlp {
+            layout,
+            params,
+            activation: net.activation,
+        })
     }
 
     /// The same network as an [`Mlp`] (widened to `f64`).
@@ -158,17 +175,18 @@ impl<F: Float> FusedMlp<F> {
             .collect();
         Mlp {
             layers,
-            activation: Activation::Relu,
+            activation: self.activation,
         }
     }
 
-    /// Writes the parameters into `net`, which must have the same widths (allocates nothing).
+    /// Writes the parameters into `net`, which must have the same widths and activation
+    /// (allocates nothing).
     pub(crate) fn write_to(&self, net: &mut Mlp) -> Result<()> {
-        if net.sizes() != self.layout.sizes() {
+        if net.sizes() != self.layout.sizes() || net.activation != self.activation {
             return Err(Error::shape(
-                "FusedMlp::write_to widths",
-                format!("{:?}", self.layout.sizes()),
-                format!("{:?}", net.sizes()),
+                "FusedMlp::write_to widths and activation",
+                format!("{:?} {}", self.layout.sizes(), self.activation),
+                format!("{:?} {}", net.sizes(), net.activation),
             ));
         }
         for (l, d) in net.layers.iter_mut().enumerate() {
@@ -199,7 +217,9 @@ impl<F: Float> FusedMlp<F> {
 pub(crate) const CHUNK: usize = 64;
 
 /// Layer `l` on `rows` rows: `dst = φ(a W_l + b_l)` (`a`: `[rows, in]`, `dst`: `[rows, out]`),
-/// `φ` = ReLU on hidden layers and the identity on the last, fused into the product's store.
+/// `φ` = the network's activation on hidden layers and the identity on the last. ReLU is
+/// fused into the product's store; SiLU is a pass over `dst` after it, which also writes
+/// `φ'(a W_l + b_l)` into `slope` when given (the backward pass's factor).
 #[inline(always)]
 pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
     net: &W,
@@ -208,6 +228,7 @@ pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
     rows: usize,
     a: &[F],
     dst: &mut [F],
+    slope: Option<&mut [F]>,
 ) {
     let (din, dout) = (sizes[l], sizes[l + 1]);
     let lhs = Lhs {
@@ -219,13 +240,22 @@ pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
         data: net.w(l),
         ld: dout,
     };
+    let hidden = l + 2 < sizes.len();
+    let silu = hidden && net.activation() == Activation::Silu;
     let mut epi = Epilogue::BiasAct {
-        out: dst,
+        out: &mut *dst,
         ld: dout,
         bias: net.b(l),
-        relu: l + 2 < sizes.len(),
+        relu: hidden && !silu,
     };
     gemm::<F, ISA>(rows, dout, din, lhs, rhs, &mut epi);
+    if silu {
+        let z = &mut dst[..rows * dout];
+        match slope {
+            Some(d) => silu::silu_with_slope(z, &mut d[..rows * dout]),
+            None => silu::silu(z),
+        }
+    }
 }
 
 /// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
@@ -258,7 +288,7 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
             } else {
                 &mut next[..]
             };
-            dense::<F, W, ISA>(net, sizes, l, c, a, dst);
+            dense::<F, W, ISA>(net, sizes, l, c, a, dst, None);
             std::mem::swap(&mut prev, &mut next);
         }
         c0 += c;

@@ -1,4 +1,4 @@
-//! Fast paths for the book's workloads: a fused, allocation-free trainer for ReLU MLPs
+//! Fast paths for the book's workloads: a fused, allocation-free trainer for ReLU and SiLU MLPs
 //! (forward, hand-written backward and Adam on preallocated buffers, generic over `f32`/`f64`,
 //! the batch optionally split across threads) and a tape-free batched forward for samplers.
 //!
@@ -8,7 +8,7 @@
 //! Modules depend on each other in one direction: `trainer` → `batch` → `features`,
 //! `likelihood_times`; `trainer`
 //! → `elementwise`, `mlp`, `gemm`;
-//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`; `gemm` → `dispatch`, `simd`, `simd512` → `tile` (the operands all use).
+//! `infer` → `mlp`, `gemm`; `mlp` → `gemm`, `silu`; `gemm` → `dispatch`, `simd`, `simd512` → `tile` (the operands all use).
 //! `dispatch` chooses the kernel family ([`Isa`]) once per process from the CPU's features.
 mod batch;
 mod dispatch;
@@ -19,6 +19,7 @@ mod gemm;
 pub mod infer;
 mod likelihood_times;
 mod mlp;
+mod silu;
 mod simd;
 mod simd512;
 mod tile;

@@ -20,7 +20,7 @@ use super::tile::{Epilogue, Lhs, Rhs};
 macro_rules! tile_kernel {
     (
         $name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $bcast:ident, $fmadd:ident,
-        $store:ident, $add:ident, $max:ident, $and:ident, $cmp:ident
+        $store:ident, $add:ident, $mul:ident, $max:ident, $and:ident, $cmp:ident
     ) => {
         /// The `MR × 2·lanes` tile at `(i0, j0)` of the `· × k` product `a · b`, handed to
         /// `epi` from registers.
@@ -101,6 +101,16 @@ macro_rules! tile_kernel {
                             $store(o.add(r * *ld + $lanes), $and(m1, hi[r]));
                         }
                     }
+                    Epilogue::Scale { out, ld, s } => {
+                        let at = i0 * *ld + j0;
+                        let (o, sp) = (out.as_mut_ptr().add(at), s.as_ptr().add(at));
+                        for r in 0..MR {
+                            let (s0, s1) =
+                                ($load(sp.add(r * *ld)), $load(sp.add(r * *ld + $lanes)));
+                            $store(o.add(r * *ld), $mul(lo[r], s0));
+                            $store(o.add(r * *ld + $lanes), $mul(hi[r], s1));
+                        }
+                    }
                 }
             }
         }
@@ -117,6 +127,7 @@ tile_kernel!(
     _mm256_fmadd_pd,
     _mm256_storeu_pd,
     _mm256_add_pd,
+    _mm256_mul_pd,
     _mm256_max_pd,
     _mm256_and_pd,
     _mm256_cmp_pd
@@ -131,6 +142,7 @@ tile_kernel!(
     _mm256_fmadd_ps,
     _mm256_storeu_ps,
     _mm256_add_ps,
+    _mm256_mul_ps,
     _mm256_max_ps,
     _mm256_and_ps,
     _mm256_cmp_ps

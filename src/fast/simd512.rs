@@ -20,7 +20,7 @@ use super::tile::{Epilogue, Lhs, Rhs};
 macro_rules! tile512 {
     (
         $name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $set1:ident, $fmadd:ident,
-        $store:ident, $add:ident, $max:ident, $cmp:ident, $maskz:ident
+        $store:ident, $add:ident, $mul:ident, $max:ident, $cmp:ident, $maskz:ident
     ) => {
         /// The `MR × 2·lanes` tile at `(i0, j0)` of the `· × k` product `a · b`, handed to
         /// `epi` from registers.
@@ -101,6 +101,16 @@ macro_rules! tile512 {
                             $store(o.add(r * *ld + $lanes), $maskz(m1, hi[r]));
                         }
                     }
+                    Epilogue::Scale { out, ld, s } => {
+                        let at = i0 * *ld + j0;
+                        let (o, sp) = (out.as_mut_ptr().add(at), s.as_ptr().add(at));
+                        for r in 0..MR {
+                            let (s0, s1) =
+                                ($load(sp.add(r * *ld)), $load(sp.add(r * *ld + $lanes)));
+                            $store(o.add(r * *ld), $mul(lo[r], s0));
+                            $store(o.add(r * *ld + $lanes), $mul(hi[r], s1));
+                        }
+                    }
                 }
             }
         }
@@ -117,6 +127,7 @@ tile512!(
     _mm512_fmadd_pd,
     _mm512_storeu_pd,
     _mm512_add_pd,
+    _mm512_mul_pd,
     _mm512_max_pd,
     _mm512_cmp_pd_mask,
     _mm512_maskz_mov_pd
@@ -131,6 +142,7 @@ tile512!(
     _mm512_fmadd_ps,
     _mm512_storeu_ps,
     _mm512_add_ps,
+    _mm512_mul_ps,
     _mm512_max_ps,
     _mm512_cmp_ps_mask,
     _mm512_maskz_mov_ps

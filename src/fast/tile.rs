@@ -67,6 +67,13 @@ pub(crate) enum Epilogue<'a, F> {
         ld: usize,
         h: &'a [F],
     },
+    /// `out[i, j] = v · s[i, j]`: the gradient through an elementwise activation whose
+    /// derivative at the layer's pre-activation is `s` (SiLU); `s` has the layout of `out`.
+    Scale {
+        out: &'a mut [F],
+        ld: usize,
+        s: &'a [F],
+    },
 }
 
 impl<'a, F: Float> Epilogue<'a, F> {
@@ -88,8 +95,8 @@ impl<'a, F: Float> Epilogue<'a, F> {
                 assert!(n <= bias.len(), "gemm: bias too short");
                 (out.len(), *ld)
             }
-            Epilogue::ReluMask { out, ld, h } => {
-                assert!((m - 1) * *ld + n <= h.len(), "gemm: mask too short");
+            Epilogue::ReluMask { out, ld, h: s } | Epilogue::Scale { out, ld, s } => {
+                assert!((m - 1) * *ld + n <= s.len(), "gemm: mask too short");
                 (out.len(), *ld)
             }
         };
@@ -123,6 +130,12 @@ impl<'a, F: Float> Epilogue<'a, F> {
                 let at = i * *ld + j0;
                 for ((d, &x), &h) in out[at..][..N].iter_mut().zip(v).zip(&h[at..][..N]) {
                     *d = if h > F::ZERO { x } else { F::ZERO };
+                }
+            }
+            Epilogue::Scale { out, ld, s } => {
+                let at = i * *ld + j0;
+                for ((d, &x), &s) in out[at..][..N].iter_mut().zip(v).zip(&s[at..][..N]) {
+                    *d = x * s;
                 }
             }
         }

@@ -1,10 +1,12 @@
-//! Allocation-free training of a ReLU MLP on a full batch: forward pass, the gradient of a
+//! Allocation-free training of a ReLU or SiLU MLP on a full batch: forward pass, the gradient of a
 //! weighted residual loss by hand-written backpropagation, and Adam, on preallocated buffers,
 //! with the batch optionally split across threads.
 //!
-//! Backpropagation through `Z_l = A_l W_l + b_l`, `A_{l+1} = relu(Z_l)`
+//! Backpropagation through `Z_l = A_l W_l + b_l`, `A_{l+1} = φ(Z_l)`
 //! (Griewank & Walther 2008, ch. 3): `∂J/∂W_l = A_lᵀ G_l`, `∂J/∂b_l = Σ_rows G_l`,
-//! `G_{l-1} = (G_l W_lᵀ) ⊙ 1[Z_{l-1} > 0]`, which is what the tape computes op by op.
+//! `G_{l-1} = (G_l W_lᵀ) ⊙ φ'(Z_{l-1})`, which is what the tape computes op by op. For ReLU
+//! `φ'(Z) = 1[Z > 0] = 1[A > 0]`, read off the stored activations; for SiLU the forward pass
+//! stores `φ'(Z)` beside `A`.
 use rayon::prelude::*;
 
 use super::batch::{FusedBatch, ResidualLoss};
@@ -15,15 +17,17 @@ use super::gemm::gemm;
 use super::mlp::{dense, FusedMlp, Weights, CHUNK};
 use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
-use crate::nn::{Adam, Mlp};
+use crate::nn::{Activation, Adam, Mlp};
 
 /// One thread's rows of the batch and everything computed on them.
 #[derive(Debug)]
 struct Worker<F> {
     r0: usize,
     rows: usize,
-    /// Post-ReLU activations of each hidden layer for one chunk, `[CHUNK, h_l]`.
+    /// Activations `A_{l+1}` of each hidden layer for one chunk, `[CHUNK, h_l]`.
     hidden: Vec<Vec<F>>,
+    /// SiLU networks: `φ'(Z_l)` of each hidden layer for one chunk; ReLU: empty.
+    slope: Vec<Vec<F>>,
     out: Vec<F>,
     /// Ping-pong buffers for the backpropagated `G_l`.
     dz: [Vec<F>; 2],
@@ -45,7 +49,7 @@ struct AdamState<F> {
     v: Vec<F>,
 }
 
-/// A ReLU MLP with its Adam state and every buffer one training step needs.
+/// A ReLU or SiLU MLP with its Adam state and every buffer one training step needs.
 #[derive(Debug)]
 pub struct FusedTrainer<F> {
     net: FusedMlp<F>,
@@ -59,10 +63,10 @@ pub struct FusedTrainer<F> {
 }
 
 impl<F: Float> FusedTrainer<F> {
-    /// A trainer for `net` (ReLU) on batches of `batch` rows, with the learning rate, betas
+    /// A trainer for `net` (ReLU or SiLU) on batches of `batch` rows, with the learning rate, betas
     /// and `ε` of `adam` (its moments start at zero), the batch split across `threads`
-    /// threads (at most `batch`), on the kernels of [`Isa::active`]. Errors on a non-ReLU
-    /// network, `batch == 0`, `threads == 0` or a bad `SCORE_SDE_ISA`.
+    /// threads (at most `batch`), on the kernels of [`Isa::active`]. Errors on another
+    /// activation, `batch == 0`, `threads == 0` or a bad `SCORE_SDE_ISA`.
     pub fn new(net: &Mlp, adam: &Adam, batch: usize, threads: usize) -> Result<Self> {
         let net = FusedMlp::<F>::from_mlp(net)?;
         if batch == 0 {
@@ -85,6 +89,12 @@ impl<F: Float> FusedTrainer<F> {
                     r0,
                     rows,
                     hidden: (1..nl).map(|l| vec![F::ZERO; c * sizes[l]]).collect(),
+                    slope: (1..nl)
+                        .map(|l| match net.activation() {
+                            Activation::Silu => vec![F::ZERO; c * sizes[l]],
+                            _ => Vec::new(),
+                        })
+                        .collect(),
                     out: vec![F::ZERO; c * sizes[nl]],
                     dz: [
                         vec![F::ZERO; c * layout.max_width()],
@@ -326,15 +336,16 @@ fn chunk<F: Float, const ISA: u8>(
     let sizes = layout.sizes();
     let nl = layout.layers();
     let d = sizes[nl];
+    let silu = net.activation() == Activation::Silu;
     for l in 0..nl {
         let (done, todo) = w.hidden.split_at_mut(l);
         let a: &[F] = if l == 0 { x } else { &done[l - 1] };
-        let dst: &mut [F] = if l + 1 == nl {
-            &mut w.out
+        let (dst, slope): (&mut [F], _) = if l + 1 == nl {
+            (&mut w.out, None)
         } else {
-            &mut todo[0]
+            (&mut todo[0], silu.then(|| &mut w.slope[l][..]))
         };
-        dense::<F, _, ISA>(net, sizes, l, rows, a, dst);
+        dense::<F, _, ISA>(net, sizes, l, rows, a, dst, slope);
     }
     // Loss rows and G_{L-1} = ∂J/∂y, in the tape's operation order:
     // r = y α + β, J += w r², G = ((c w) (2 r)) α.
@@ -386,7 +397,7 @@ fn chunk<F: Float, const ISA: u8>(
         }
         add_column_sums(gb, &cur[..rows * dout]);
         if l > 0 {
-            // G_{l-1} = (G_l W_lᵀ) ⊙ 1[A_l > 0].
+            // G_{l-1} = (G_l W_lᵀ) ⊙ φ'(Z_{l-1}).
             let lhs = Lhs {
                 data: &cur[..],
                 rs: dout,
@@ -396,10 +407,18 @@ fn chunk<F: Float, const ISA: u8>(
                 data: layout.w(wt, l),
                 ld: din,
             };
-            let mut epi = Epilogue::ReluMask {
-                out: &mut nxt[..],
-                ld: din,
-                h: &w.hidden[l - 1],
+            let mut epi = if silu {
+                Epilogue::Scale {
+                    out: &mut nxt[..],
+                    ld: din,
+                    s: &w.slope[l - 1],
+                }
+            } else {
+                Epilogue::ReluMask {
+                    out: &mut nxt[..],
+                    ld: din,
+                    h: &w.hidden[l - 1],
+                }
             };
             gemm::<F, ISA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
