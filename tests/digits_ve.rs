@@ -285,8 +285,9 @@ fn sigma_max_is_the_largest_pairwise_distance() {
     assert!((ve.kernel_std(1.0).powi(2) - (s * s - 1e-4)).abs() < 1e-9);
 }
 
-/// The experiment end to end on a tiny configuration: three rows (VE ancestral and EM, VP
-/// f32), finite verdicts, positive timings.
+/// The experiment end to end on a tiny configuration: four rows (VE ancestral and EM, VP
+/// f32 with ReLU and with SiLU), finite verdicts, positive timings, the held-out losses of the
+/// two f32 networks with ReLU's as the reference of the paired difference.
 #[test]
 fn digits_ve_experiment_runs_end_to_end() {
     let cfg = DigitsVeConfig {
@@ -310,12 +311,32 @@ fn digits_ve_experiment_runs_end_to_end() {
         ..DigitsVeConfig::book()
     };
     let r = run(&cfg).unwrap();
-    assert_eq!(r.rows.len(), 3);
+    assert_eq!(r.rows.len(), 4);
     assert_eq!(
-        r.rows.iter().map(|x| x.sde.as_str()).collect::<Vec<_>>(),
-        ["VE", "VE", "VP"]
+        r.rows
+            .iter()
+            .map(|x| (x.sde.as_str(), x.activation.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("VE", "relu"),
+            ("VE", "relu"),
+            ("VP", "relu"),
+            ("VP", "silu")
+        ]
     );
     assert_eq!(r.rows[2].precision, "f32");
+    assert_eq!(r.rows[3].precision, "f32");
+    let names: Vec<&str> = r.held_out.iter().map(|h| h.activation.as_str()).collect();
+    assert_eq!(names, ["relu", "silu"]);
+    assert_eq!(r.held_out[0].paired_difference, (0.0, 0.0));
+    for h in &r.held_out {
+        assert!(h.loss.0 > 0.0 && h.loss.0.is_finite() && h.loss.1 > 0.0);
+    }
+    // The mean of the per-image differences is the difference of the means.
+    let (a, b) = (&r.held_out[0], &r.held_out[1]);
+    assert!((b.paired_difference.0 - (b.loss.0 - a.loss.0)).abs() < 1e-12);
+    assert!(b.paired_difference.0 != 0.0, "the two networks differ");
+    assert!(r.timing_silu > 0.0);
     for row in &r.rows {
         assert!(row.quality.fd_pixels.is_finite() && row.quality.fd_features.is_finite());
         assert_eq!(row.quality.classes.histogram.iter().sum::<usize>(), 30);
@@ -326,4 +347,36 @@ fn digits_ve_experiment_runs_end_to_end() {
             .abs()
             < 1e-12
     );
+}
+
+/// `DigitsTrainConfig::activation`: configs written before it existed read as ReLU; a SiLU
+/// training gives SiLU weights (raw and EMA), is reproducible, and differs from ReLU's.
+#[test]
+fn silu_training_is_reproducible_and_old_configs_read_as_relu() {
+    let mut json = serde_json::to_value(DigitsTrainConfig::book()).unwrap();
+    json.as_object_mut().unwrap().remove("activation");
+    let old: DigitsTrainConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.activation, score_sde::nn::Activation::Relu);
+    let digits = Digits::book().unwrap();
+    let train = digits.train.slice(ndarray::s![..64, ..]);
+    let sde = score_sde::sde::Vp::song();
+    let cfg = |activation| DigitsTrainConfig {
+        hidden: vec![32, 32],
+        frequencies: 2,
+        steps: 30,
+        batch: 16,
+        threads: 1,
+        activation,
+        ..DigitsTrainConfig::book()
+    };
+    let silu = cfg(score_sde::nn::Activation::Silu);
+    let a = score_sde::digits::train_digits(train, &sde, &silu, None).unwrap();
+    let b = score_sde::digits::train_digits(train, &sde, &silu, None).unwrap();
+    assert_eq!(a.net.activation, score_sde::nn::Activation::Silu);
+    assert_eq!(a.ema.activation, score_sde::nn::Activation::Silu);
+    assert_eq!(a.ema, b.ema);
+    assert_eq!(a.losses, b.losses);
+    let relu = cfg(score_sde::nn::Activation::Relu);
+    let r = score_sde::digits::train_digits(train, &sde, &relu, None).unwrap();
+    assert_ne!(r.losses, a.losses);
 }

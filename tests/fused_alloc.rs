@@ -68,10 +68,9 @@ fn training_steps_allocate_nothing_in_steady_state() {
                     Activation::Relu,
                 )));
             }
-            for act in [Activation::Silu] {
-                keep.push(Box::new(d_steps::<f64>(isa, threads, 0, act)));
-                keep.push(Box::new(d_steps::<f32>(isa, threads, 0, act)));
-            }
+            let silu = Activation::Silu;
+            keep.push(Box::new(d_steps::<f64>(isa, threads, 0, silu)));
+            keep.push(Box::new(d_steps::<f32>(isa, threads, 0, silu)));
         }
     }
     keep.push(Box::new(d_options_steps()));

@@ -154,6 +154,9 @@ enum Command {
         /// Precisions of the training workloads, comma-separated: f64, f32.
         #[arg(long, default_value = "f64,f32", value_delimiter = ',')]
         dtypes: Vec<String>,
+        /// Also run workload D with SiLU hidden layers (lines with `act=silu`).
+        #[arg(long)]
+        silu: bool,
     },
 }
 
@@ -334,11 +337,13 @@ fn dispatch(cmd: Command) -> Result<()> {
             workloads,
             threads,
             dtypes,
+            silu,
         } => bench(score_sde::book::bench::BenchOptions {
             quick,
             workloads,
             threads,
             dtypes,
+            silu,
         }),
     }
 }

@@ -202,13 +202,14 @@ pub const SIZES_D: [usize; 5] = [96, 256, 256, 256, 64];
 /// Workload D's batch (the whole stand-in data set every step, as the peers do).
 pub const BATCH_D: usize = 256;
 
-/// Workload D: the eps-prediction step of an 8x8-image model on the VP SDE.
-fn bench_d<F: Float>(threads: usize, plan: Plan) -> Result<Rate> {
+/// Workload D: the eps-prediction step of an 8x8-image model on the VP SDE, with the
+/// peers' ReLU or with SiLU hidden layers.
+fn bench_d<F: Float>(threads: usize, plan: Plan, act: Activation) -> Result<Rate> {
     let mut rng = seeded(3);
     let data = ndarray::Array2::from_shape_simple_fn((BATCH_D, 64), || rng.random_range(-1.0..1.0));
     let features = TimeFeatures::gaussian_fourier(16, 16.0, &mut rng)?;
     let sde = Vp::song();
-    let net = Mlp::new(&SIZES_D, Activation::Relu, &mut rng)?;
+    let net = Mlp::new(&SIZES_D, act, &mut rng)?;
     let mut tr = FusedTrainer::<F>::new(&net, &Adam::new(1e-3)?, BATCH_D, threads)?;
     let mut bufs = SdeEpsBuffers::<F>::new(BATCH_D, 64, features);
     let secs = median_secs(plan.reps, || {
@@ -232,6 +233,8 @@ pub struct BenchOptions {
     pub threads: Vec<usize>,
     /// The precisions of the training workloads, among `f64` and `f32` (C is `f64` only).
     pub dtypes: Vec<String>,
+    /// Also run D with SiLU hidden layers (lines with `act=silu`).
+    pub silu: bool,
 }
 
 impl Default for BenchOptions {
@@ -241,6 +244,7 @@ impl Default for BenchOptions {
             workloads: "ABCD".into(),
             threads: vec![1, 2],
             dtypes: vec!["f64".into(), "f32".into()],
+            silu: false,
         }
     }
 }
@@ -310,11 +314,18 @@ pub fn print_bench(opts: &BenchOptions) -> Result<()> {
         if has('B') && f32_ {
             line("B", t, "f32", bench_b::<f32>(t, b)?, Some(fb), "");
         }
-        if has('D') && f64_ {
-            line("D", t, "f64", bench_d::<f64>(t, d)?, Some(fd), "");
-        }
-        if has('D') && f32_ {
-            line("D", t, "f32", bench_d::<f32>(t, d)?, Some(fd), "");
+        let acts: &[(Activation, &str)] = if opts.silu {
+            &[(Activation::Relu, ""), (Activation::Silu, " act=silu")]
+        } else {
+            &[(Activation::Relu, "")]
+        };
+        for &(act, tag) in acts {
+            if has('D') && f64_ {
+                line("D", t, "f64", bench_d::<f64>(t, d, act)?, Some(fd), tag);
+            }
+            if has('D') && f32_ {
+                line("D", t, "f32", bench_d::<f32>(t, d, act)?, Some(fd), tag);
+            }
         }
     }
     if has('C') && f64_ {

@@ -48,6 +48,14 @@ pub struct DigitsTrainConfig {
     /// ([`LikelihoodTimes`](crate::fast::LikelihoodTimes)); off: the eps loss, `t` uniform.
     #[serde(default)]
     pub likelihood_weighting: bool,
+    /// The hidden layers' activation: ReLU (the book's network) or SiLU, the two the fused
+    /// trainer has.
+    #[serde(default = "relu")]
+    pub activation: Activation,
+}
+
+fn relu() -> Activation {
+    Activation::Relu
 }
 
 /// The scalar type of training.
@@ -76,6 +84,7 @@ impl DigitsTrainConfig {
             likelihood_weighting: false,
             input_scaling: false,
             precision: Precision::F64,
+            activation: Activation::Relu,
         }
     }
 }
@@ -271,7 +280,7 @@ pub(crate) fn train_eps(
     let mut sizes = vec![d + features.count() + classes];
     sizes.extend(&config.hidden);
     sizes.push(d);
-    let net = Mlp::new(&sizes, Activation::Relu, &mut rng)?;
+    let net = Mlp::new(&sizes, config.activation, &mut rng)?;
     let run = Run {
         train,
         labelled: labelled.as_ref(),
@@ -328,6 +337,8 @@ impl Run<'_> {
         let mut trainer =
             FusedTrainer::<F>::new(net, &Adam::new(config.lr)?, config.batch, config.threads)?;
         let mut ema = Ema::new(net, config.ema_decay)?.with_warmup();
+        // The f64 widening of each step's weights, written in place (no allocation per step).
+        let mut current = net.clone();
         let mut bufs =
             SdeEpsBuffers::<F>::labelled(config.batch, d, self.features.clone(), classes);
         if let Some(v) = self.data_var {
@@ -362,7 +373,8 @@ impl Run<'_> {
                     format!("non-finite loss at step {step}: lower the learning rate"),
                 ));
             }
-            ema.update(&trainer.net().to_mlp())?;
+            trainer.net().write_to(&mut current)?;
+            ema.update(&current)?;
             if step % 100 == 0 {
                 losses.push(loss);
             }

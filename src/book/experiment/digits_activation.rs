@@ -68,23 +68,24 @@ pub struct ActivationRow {
     pub final_train_loss: f64,
 }
 
-/// The eps loss `mean |net([x_t, f(t)]) − ε|²` on the test images at the fixed times and
-/// noise, with its standard error over images.
-fn held_out(
+/// The eps loss `mean |net([x_t, f(t)]) − ε|²` of each test image, averaged over `times`
+/// equally spaced times in `(t_eps, T)` (the midpoints of equal cells) with one noise draw
+/// each from `seed`.
+pub(crate) fn held_out(
     net: &Mlp,
     features: &TimeFeatures,
     sde: &dyn LinearSde,
     test: ArrayView2<f64>,
-    config: &ActivationConfig,
+    (times, t_eps, seed): (usize, f64, u64),
 ) -> Result<Vec<f64>> {
     let (n, d) = test.dim();
     let k = features.count();
-    let mut rng = seeded(config.seed + 1);
+    let mut rng = seeded(seed);
     let mut per_image = vec![0.0; n];
     let t_max = sde.t_max();
     let mut f = vec![0.0; k];
-    for j in 0..config.times {
-        let t = config.t_eps + (j as f64 + 0.5) / config.times as f64 * (t_max - config.t_eps);
+    for j in 0..times {
+        let t = t_eps + (j as f64 + 0.5) / times as f64 * (t_max - t_eps);
         let (m, s) = (sde.mean_factor(t), sde.kernel_std(t));
         features.write(t, &mut f)?;
         let eps: Array2<f64> = Array2::from_shape_fn((n, d), |_| StandardNormal.sample(&mut rng));
@@ -100,7 +101,7 @@ fn held_out(
         let out = net.forward(input.view())?;
         for (i, acc) in per_image.iter_mut().enumerate() {
             let r: f64 = (0..d).map(|c| (out[[i, c]] - eps[[i, c]]).powi(2)).sum();
-            *acc += r / (d * config.times) as f64;
+            *acc += r / (d * times) as f64;
         }
     }
     Ok(per_image)
@@ -135,7 +136,8 @@ pub fn run(config: &ActivationConfig) -> Result<Vec<ActivationRow>> {
             adam.step(net.parameters_mut(), &grads)?;
             losses.push(loss);
         }
-        let per_image = held_out(&net, &features, &sde, digits.test.view(), config)?;
+        let score = (config.times, config.t_eps, config.seed + 1);
+        let per_image = held_out(&net, &features, &sde, digits.test.view(), score)?;
         let (test_loss, test_loss_se) = crate::metrics::mean_se(&per_image);
         let base = first.get_or_insert_with(|| per_image.clone());
         let diff: Vec<f64> = per_image

@@ -1,4 +1,5 @@
-//! The digits network under the VE SDE, and the VP network trained in `f32`.
+//! The digits network under the VE SDE, the VP network trained in `f32`, and the same `f32`
+//! network with SiLU hidden layers.
 //!
 //! The VE SDE `sigma(t) = sigma_min (sigma_max/sigma_min)^t` takes `sigma_max` by Song &
 //! Ermon's (2020) technique 1, the largest Euclidean distance between two training images, and
@@ -6,15 +7,20 @@
 //! sees `c_in(t) x_t` with `c_in(t) = 1/sqrt(s_d² + zeta(t)²)` (Karras et al. 2022), which has
 //! unit variance at every `t`. Both networks are sampled from their EMA weights and judged by
 //! the classifier exactly as [`digits_network`](super::digits_network) judges the VP `f64`
-//! network, which is the third row of the comparison.
+//! network, which is the third row of the comparison. The two `f32` networks, ReLU and SiLU
+//! (same seed, so the same initial draw, minibatches, times and noise), are also scored by
+//! their eps loss on the held-out test images, image by image.
 use serde::{Deserialize, Serialize};
 
+use super::digits_activation::held_out;
 use super::digits_network::{sample, Judge, Quality};
 use crate::digits::{
     largest_pairwise_distance, mean_pixel_variance, pixel_range, train_digits, ClassifierConfig,
     Digits, DigitsTrainConfig, Precision, Trained,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::metrics::mean_se;
+use crate::nn::Activation;
 use crate::sampling::{Sampler, Schedule};
 use crate::sde::{Geometric, LinearSde, Ve, Vp};
 
@@ -35,6 +41,10 @@ pub struct DigitsVeConfig {
     /// `f64`, `f32`, of `timing_steps` steps each; the fastest of each counts.
     pub timing_repeats: usize,
     pub timing_steps: usize,
+    /// The held-out eps loss of the `f32` networks: each test image at this many equally
+    /// spaced times, one noise draw each, from `held_out_seed`.
+    pub held_out_times: usize,
+    pub held_out_seed: u64,
 }
 
 impl DigitsVeConfig {
@@ -49,6 +59,8 @@ impl DigitsVeConfig {
             seed: 31,
             timing_repeats: 3,
             timing_steps: 300,
+            held_out_times: 8,
+            held_out_seed: 42,
         }
     }
 }
@@ -60,6 +72,8 @@ pub struct VeRow {
     pub sde: String,
     /// `f64` or `f32`.
     pub precision: String,
+    /// The hidden layers' activation, `relu` or `silu`.
+    pub activation: String,
     pub sampler: String,
     /// Wall-clock seconds of the training (shared by the rows of one network).
     pub train_seconds: f64,
@@ -75,6 +89,16 @@ pub struct VeRow {
     pub quality_near: Option<Quality>,
 }
 
+/// One network's eps loss on the held-out test images.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub activation: String,
+    /// Mean and standard error over the test images.
+    pub loss: (f64, f64),
+    /// The per-image difference from the ReLU network's loss, mean and standard error.
+    pub paired_difference: (f64, f64),
+}
+
 /// A pixel beyond `±FAR` is far outside the data's `[-1, 1]` (VP samples stay within `±3`).
 pub const FAR: f64 = 4.0;
 
@@ -88,8 +112,13 @@ pub struct DigitsVeReport {
     pub data_var: f64,
     /// VE (ancestral, Euler-Maruyama), then VP `f32` (ancestral); EMA weights throughout.
     pub rows: Vec<VeRow>,
-    /// The fastest `(f64, f32)` seconds of the alternating short trainings.
+    /// The fastest `(f64, f32)` seconds of the alternating short ReLU trainings.
     pub timing: (f64, f64),
+    /// The fastest seconds of the same short training in `f32` with SiLU (alternating with
+    /// the other two).
+    pub timing_silu: f64,
+    /// The held-out eps loss of the `f32` networks (EMA weights), ReLU then SiLU.
+    pub held_out: Vec<HeldOut>,
     /// For each far sample of the VE ancestral run, at its largest final pixel: the prior
     /// draw there in units of `zeta(T)` (`x_T / zeta(T)`, which is `ε` up to `x_0/zeta(T)`) and
     /// the network's `ε_θ(x_T, T)` there.
@@ -133,9 +162,13 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
         precision: Precision::F32,
         ..config.train.clone()
     };
+    let silu_config = DigitsTrainConfig {
+        activation: Activation::Silu,
+        ..f32_config.clone()
+    };
     let t_eps = config.train.t_eps;
-    let (mut rows, mut far_trace) = (vec![], vec![]);
-    let runs: [(&dyn LinearSde, &str, &DigitsTrainConfig, &[Sampler]); 2] = [
+    let (mut rows, mut far_trace, mut per_image) = (vec![], vec![], vec![]);
+    let runs: [(&dyn LinearSde, &str, &DigitsTrainConfig, &[Sampler]); 3] = [
         (
             &ve,
             "VE",
@@ -143,10 +176,17 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
             &[Sampler::Ancestral, Sampler::EulerMaruyama],
         ),
         (&vp, "VP", &f32_config, &[Sampler::Ancestral]),
+        (&vp, "VP", &silu_config, &[Sampler::Ancestral]),
     ];
     for (sde, name, train_config, samplers) in runs {
         let (trained, seconds) = timed(train, sde, train_config)?;
         let model = trained.model(&trained.ema, sde);
+        if name == "VP" {
+            let score = (config.held_out_times, t_eps, config.held_out_seed);
+            let test = digits.test.view();
+            let loss = held_out(&trained.ema, &trained.features, sde, test, score)?;
+            per_image.push((train_config.activation, loss));
+        }
         let ts = Schedule::UniformT { t_min: t_eps }.times(sde, config.steps)?;
         for sampler in samplers {
             let x0 = sample(&model, sde, sampler, &ts, config.n_samples, config.seed)?;
@@ -169,6 +209,7 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
                     Precision::F32 => "f32",
                 }
                 .into(),
+                activation: train_config.activation.name().into(),
                 sampler: format!("{}, {} steps", sampler.label(), config.steps),
                 train_seconds: seconds,
                 final_loss: trained.final_loss(),
@@ -180,24 +221,52 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
             });
         }
     }
-    let mut timing = (f64::INFINITY, f64::INFINITY);
+    let relu_loss = match per_image.first() {
+        Some((Activation::Relu, loss)) => loss.clone(),
+        _ => {
+            return Err(Error::param(
+                "digits VE run",
+                "the ReLU f32 network comes first",
+            ))
+        }
+    };
+    let held_out = per_image
+        .iter()
+        .map(|(activation, loss)| {
+            let diff: Vec<f64> = loss.iter().zip(&relu_loss).map(|(a, b)| a - b).collect();
+            HeldOut {
+                activation: activation.name().into(),
+                loss: mean_se(loss),
+                paired_difference: mean_se(&diff),
+            }
+        })
+        .collect();
+    let (mut timing, mut timing_silu) = ((f64::INFINITY, f64::INFINITY), f64::INFINITY);
     for _ in 0..config.timing_repeats {
-        for precision in [Precision::F64, Precision::F32] {
+        for (precision, activation) in [
+            (Precision::F64, Activation::Relu),
+            (Precision::F32, Activation::Relu),
+            (Precision::F32, Activation::Silu),
+        ] {
             let short = DigitsTrainConfig {
                 steps: config.timing_steps,
                 precision,
+                activation,
                 ..config.train.clone()
             };
             let (_, s) = timed(train, &vp, &short)?;
-            match precision {
-                Precision::F64 => timing.0 = timing.0.min(s),
-                Precision::F32 => timing.1 = timing.1.min(s),
+            match (precision, activation) {
+                (Precision::F64, _) => timing.0 = timing.0.min(s),
+                (Precision::F32, Activation::Relu) => timing.1 = timing.1.min(s),
+                _ => timing_silu = timing_silu.min(s),
             }
         }
     }
     Ok(DigitsVeReport {
         config: config.clone(),
         timing,
+        timing_silu,
+        held_out,
         far_trace,
         sigma_max: ve.scale().sigma_max(),
         data_var: mean_pixel_variance(train),

@@ -23,7 +23,10 @@ pub fn write(dir: &Path, r: &DigitsVeReport, network: &DigitsNetworkReport) -> R
         r.rows
             .iter()
             .find(|row| {
-                row.sde == sde && row.precision == precision && row.sampler.starts_with(sampler)
+                row.sde == sde
+                    && row.precision == precision
+                    && row.activation == "relu"
+                    && row.sampler.starts_with(sampler)
             })
             .ok_or_else(|| Error::param("VE report", format!("no {sde} {precision} {sampler} row")))
     };

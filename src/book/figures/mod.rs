@@ -60,13 +60,11 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
             let ve = dv
                 .join()
                 .map_err(|_| Error::param("book-assets", "the VE digits thread panicked"))??;
-            digits_ve::write(&out.join("digits"), &ve, &network)
+            digits_ve::write(&out.join("digits"), &ve, &network)?;
+            digits_activation::write(&out.join("digits"), &ve, &network).map(|_| ())
         });
         let dg = scope.spawn(|| digits_guidance::write(&out.join("guidance")).map(|_| ()));
-        let lt = scope.spawn(|| {
-            digits_long_training::write(&out.join("digits"))?;
-            digits_activation::write(&out.join("digits")).map(|_| ())
-        });
+        let lt = scope.spawn(|| digits_long_training::write(&out.join("digits")).map(|_| ()));
         let dl = scope.spawn(|| digits_likelihood::write(&out.join("digits")).map(|_| ()));
         let sa = samplers::write(&out.join("samplers"));
         let gu = guidance::write(&out.join("guidance"))
