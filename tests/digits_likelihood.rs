@@ -6,11 +6,16 @@
 //! e.g. `g²` alone, is off by whole units); Monte Carlo means within 4 standard errors, with
 //! `n` chosen so the standard error is below 0.5% of the value; identities of the weights
 //! and of the fused loss to 1e-12 relative (one `f64` sum in another order).
+//! The runaway diagnostics (`book::experiment::digits_likelihood`): a flow path against the
+//! closed form of Gaussian data to 1e-7 relative (Dopri5 at 1e-10; the closed form's γ is
+//! exact at the integrated point), the share of draws above `t` against VP's closed form to
+//! 1e-4 (the table is linear between nodes: `(Δt)²/8 max|h'|/Z < 1e-5` for `t ≤ 0.5`).
 mod common;
 
 use common::mean_se;
 use ndarray::{Array2, ArrayView2};
 use rand::RngExt;
+use score_sde::book::experiment::digits_likelihood::{flow_path, q_above};
 use score_sde::digits::{DigitsTrainConfig, DELTA};
 use score_sde::fast::{
     likelihood_weight, FusedTrainer, LikelihoodTimes, SdeEpsBuffers, TimeFeatures,
@@ -18,6 +23,8 @@ use score_sde::fast::{
 use score_sde::nn::{Activation, Adam, Mlp};
 use score_sde::quadrature::integrate;
 use score_sde::rng::seeded;
+use score_sde::sampling::OdeMethod;
+use score_sde::score::ScoreFn;
 use score_sde::sde::{LinearSde, SubVp, Ve, Vp};
 
 const T_EPS: f64 = 1e-3;
@@ -329,4 +336,78 @@ fn old_configs_deserialize_with_the_options_off() {
     obj.remove("likelihood_weighting");
     let c: DigitsTrainConfig = serde_json::from_value(v).unwrap();
     assert!(!c.dequantise && !c.likelihood_weighting);
+}
+
+/// The exact score of data `N(0, σ² I)` under an SDE: `p_t = N(0, v(t) I)`,
+/// `v = μ(t)² σ² + ζ(t)²`, `s = −x/v`.
+struct GaussianData<'a> {
+    sde: &'a dyn LinearSde,
+    var: f64,
+}
+
+impl ScoreFn for GaussianData<'_> {
+    fn score(&self, t: f64, x: ArrayView2<f64>) -> score_sde::Result<Array2<f64>> {
+        let mu = self.sde.mean_factor(t);
+        Ok(x.mapv(|v| -v / (mu * mu * self.var + self.sde.kernel_var(t))))
+    }
+}
+
+#[test]
+fn a_flow_path_of_gaussian_data_is_the_closed_form() {
+    // The flow of N(0, σ² I) data scales x by sqrt(v(t)/v(t0)), and ε = −ζ s = ζ x / v has
+    // radial gain γ = ζ/v: for σ = 1 (v ≡ 1 under VP) |x| stays put and γ = ζ, the
+    // boundary between growing and shrinking.
+    let sde = Vp::song();
+    let x0 = ndarray::Array1::from_shape_fn(64, |j| ((j as f64) * 0.37).sin());
+    let r0 = x0.dot(&x0).sqrt();
+    let times = [T_EPS, 0.01, 0.1, 0.5, 1.0];
+    let method = OdeMethod::Dopri5 {
+        rtol: 1e-10,
+        atol: 1e-10,
+    };
+    for var in [1.0, 0.25] {
+        let score = GaussianData { sde: &sde, var };
+        let v = |t: f64| sde.mean_factor(t).powi(2) * var + sde.kernel_var(t);
+        let path = flow_path(&sde, &score, x0.view(), &times, &method).unwrap();
+        assert_eq!(path.len(), times.len());
+        for (p, &t) in path.iter().zip(&times) {
+            assert_eq!(p.t, t);
+            let norm = r0 * (v(t) / v(T_EPS)).sqrt();
+            let gain = sde.kernel_std(t) / v(t);
+            assert!(
+                (p.norm / norm - 1.0).abs() < 1e-7,
+                "σ² = {var}, t = {t}: |x| = {}, closed form {norm}",
+                p.norm
+            );
+            assert!(
+                (p.gain / gain - 1.0).abs() < 1e-7,
+                "σ² = {var}, t = {t}: γ = {}, closed form {gain}",
+                p.gain
+            );
+        }
+    }
+    // (With σ² = 1/4 the flow doubles |x|, v rising from ~1/4 to ~1: a path that skipped
+    // the integration fails above.) Times must increase.
+    let score = GaussianData {
+        sde: &sde,
+        var: 1.0,
+    };
+    assert!(flow_path(&sde, &score, x0.view(), &[0.5, 0.1], &method).is_err());
+}
+
+#[test]
+fn the_share_above_t_is_vp_closed_form() {
+    let sde = Vp::song();
+    let table = LikelihoodTimes::new(&sde, T_EPS).unwrap();
+    let b = sde.beta();
+    let c = |t: f64| b.integral(t).exp_m1().ln() - b.integral(T_EPS).exp_m1().ln();
+    for t in [T_EPS, 0.0123, 0.1, 0.337, 0.5] {
+        let exact = 1.0 - c(t) / c(1.0);
+        let got = q_above(&table, t);
+        assert!(
+            (got - exact).abs() < 1e-4,
+            "share above {t}: {got}, closed form {exact}"
+        );
+    }
+    assert!(q_above(&table, 1.0).abs() < 1e-12);
 }

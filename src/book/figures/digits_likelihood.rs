@@ -1,18 +1,20 @@
 //! The digits chapter's "Training for the likelihood": the network trained on the lattice
 //! images, on dequantised images, and on dequantised images with the likelihood weighting,
 //! scored in test bits per dimension beside the baselines, and its samples judged by the
-//! classifier. Files `lik_*` in the chapter's folder.
+//! classifier; where the likelihood-weighted network's flow takes its worst test image.
+//! Files `lik_*` in the chapter's folder.
 use std::path::Path;
 
 use super::digits::floor_of;
 use super::{create_dir, write_numbers, write_text};
 use crate::book::experiment::digits_likelihood::{
-    run, DigitsLikelihoodConfig, DigitsLikelihoodReport, LikelihoodRow,
+    run, DigitsLikelihoodConfig, DigitsLikelihoodReport, LikelihoodRow, PathPoint, Runaway, RUNAWAY,
 };
 use crate::error::Result;
 
-/// Writes the subsection's tables and numbers under `dir` (three trainings and twelve
-/// probability-flow integrations).
+/// Writes the subsection's tables and numbers under `dir` (three trainings, a likelihood
+/// integration per network and starting time, and the flows that follow the weighted
+/// network's worst image, `lik_runaway.md`).
 pub fn write(dir: &Path) -> Result<DigitsLikelihoodReport> {
     create_dir(dir)?;
     let t0 = std::time::Instant::now();
@@ -21,6 +23,7 @@ pub fn write(dir: &Path) -> Result<DigitsLikelihoodReport> {
     write_text(&dir.join("lik_bits.md"), &bits_table(&r))?;
     write_text(&dir.join("lik_median.md"), &median_table(&r))?;
     write_text(&dir.join("lik_quality.md"), &quality_table(&r))?;
+    write_text(&dir.join("lik_runaway.md"), &runaway_table(&r)?)?;
     let mut numbers = claims(&r)?;
     numbers.push(("lik_seconds".into(), format!("{seconds:.0}")));
     numbers.push(("lik_steps".into(), r.config.train.steps.to_string()));
@@ -122,6 +125,175 @@ fn quality_table(r: &DigitsLikelihoodReport) -> String {
         }
     }
     t
+}
+
+/// A positive number with three significant digits: fixed below 1000, else `1.23e4`.
+fn sig3(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{v:.2e}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The weighted network's worst image along its flow, beside the eps network's flow of the
+/// same image: `|x(t)|` and the radial gain `γ` against `ζ(t)`.
+fn runaway_table(r: &DigitsLikelihoodReport) -> Result<String> {
+    let w = runaway_of(r)?;
+    let mut t = String::from(
+        "| t | ζ(t) | ‖x(t)‖, likelihood weighting | γ, likelihood weighting | ‖x(t)‖, eps loss | γ, eps loss |\n|---|---|---|---|---|---|\n",
+    );
+    for ((a, b), z) in w.path_weighted.iter().zip(&w.path_eps).zip(&w.zeta) {
+        t += &format!(
+            "| {} | {:.3} | {} | {:.2} | {} | {:.2} |\n",
+            a.t,
+            z,
+            sig3(a.norm),
+            a.gain,
+            sig3(b.norm),
+            b.gain
+        );
+    }
+    Ok(t)
+}
+
+/// The report's [`Runaway`], an error if the run has none.
+fn runaway_of(r: &DigitsLikelihoodReport) -> Result<&Runaway> {
+    r.runaway
+        .as_ref()
+        .ok_or_else(|| crate::error::Error::param("lik_report", "has no runaway section"))
+}
+
+/// The numbers and checked sentences of the runaway paragraph: not the solver, where the
+/// flow leaves the data, how the network extrapolates, and what it is not.
+fn runaway_claims(r: &DigitsLikelihoodReport, out: &mut Vec<(String, String)>) -> Result<()> {
+    let claim = |ok: bool, what: &str| {
+        super::claim("digits chapter, training for the likelihood", ok, what)
+    };
+    let w = runaway_of(r)?;
+    let ends: Vec<f64> = w.solvers.iter().map(|s| s.1).collect();
+    let (lo, hi) = ends
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), &e| (a.min(e), b.max(e)));
+    claim(
+        w.solvers.len() == 3 && hi / lo - 1.0 < 0.05,
+        "not the solver: three integrations agree to 5%",
+    )?;
+    let solvers = w
+        .solvers
+        .iter()
+        .map(|(label, end, nfe)| format!("{} ({label}, {nfe} evaluations)", sig3(*end)))
+        .collect::<Vec<_>>();
+    out.push((
+        "lik_runaway_solvers".into(),
+        format!("{}, {} and {}", solvers[0], solvers[1], solvers[2]),
+    ));
+    let (pw, pe) = (&w.path_weighted, &w.path_eps);
+    let start = pw[0].norm;
+    let at = |p: &[PathPoint], t: f64| p.iter().find(|q| q.t == t).copied();
+    let (Some(w01), Some(end_w)) = (at(pw, 0.1), pw.last()) else {
+        return claim(false, "the path has t = 0.1 and T");
+    };
+    claim(
+        (w01.norm / start - 1.0).abs() < 0.05,
+        "the flow stays at the image's size up to t = 0.1",
+    )?;
+    claim(
+        pw.iter()
+            .zip(&w.zeta)
+            .filter(|(p, _)| p.t >= 0.1)
+            .all(|(p, &z)| p.gain > z),
+        "from t = 0.1 on, γ > ζ: |x| grows",
+    )?;
+    claim(
+        end_w.norm > 1000.0 && end_w.gain > 2.0,
+        "carried beyond 1000 with γ above 2 at T",
+    )?;
+    claim(
+        pe.iter()
+            .all(|p| p.norm < RUNAWAY / 2.0 && p.norm < w.trained_max_norm),
+        "the eps network keeps the same image within |x| < 10, inside the trained region",
+    )?;
+    let Some(leaves) = pw.iter().find(|p| p.norm > w.trained_max_norm) else {
+        return claim(false, "the weighted flow leaves the trained region");
+    };
+    claim(
+        leaves.t > 0.1 && end_w.norm > 100.0 * w.trained_max_norm,
+        "it leaves the trained region after t = 0.1 and ends 100 times beyond it",
+    )?;
+    let before = pw
+        .iter()
+        .rev()
+        .find(|p| p.t < leaves.t)
+        .map_or(pw[0].t, |p| p.t);
+    claim(
+        w.far_gain.0 > 2.0 && w.far_gain.1 > 1.0,
+        "far out, both networks' γ at T exceeds ζ(T) = 1 along the escape direction",
+    )?;
+    claim(
+        w.train_runaways.0 > 0 && w.train_runaways.1 == 0 && w.test_runaways.1 == 0,
+        "training images run away too, never under the eps network",
+    )?;
+    claim(
+        w.q_above_half > 0.3,
+        "large t is not starved: over 30% of the draws above t = 0.5",
+    )?;
+    claim(
+        (0.1..0.9).contains(&w.nearest_share),
+        "an ordinary image by its distance to the training images",
+    )?;
+    out.extend([
+        ("lik_runaway_class".to_string(), w.class.to_string()),
+        (
+            "lik_runaway_farther".to_string(),
+            format!("{:.0}%", 100.0 * (1.0 - w.nearest_share)),
+        ),
+        ("lik_runaway_start".to_string(), sig3(start)),
+        (
+            "lik_runaway_trained_max".to_string(),
+            sig3(w.trained_max_norm),
+        ),
+        ("lik_runaway_leaves".to_string(), format!("{}", leaves.t)),
+        ("lik_runaway_before".to_string(), format!("{before}")),
+        (
+            "lik_runaway_draws".to_string(),
+            crate::book::experiment::digits_likelihood::TRAINING_DRAWS.to_string(),
+        ),
+        (
+            "lik_runaway_eps_max".to_string(),
+            sig3(pe.iter().fold(0.0f64, |a, p| a.max(p.norm))),
+        ),
+        (
+            "lik_runaway_far_weighted".to_string(),
+            format!("{:.2}", w.far_gain.0),
+        ),
+        (
+            "lik_runaway_far_eps".to_string(),
+            format!("{:.2}", w.far_gain.1),
+        ),
+        (
+            "lik_runaway_train".to_string(),
+            w.train_runaways.0.to_string(),
+        ),
+        (
+            "lik_runaway_test".to_string(),
+            w.test_runaways.0.to_string(),
+        ),
+        ("lik_runaway_n".to_string(), w.n_test.to_string()),
+        (
+            "lik_q_above_half".to_string(),
+            format!("{:.0}%", 100.0 * w.q_above_half),
+        ),
+        (
+            "lik_q_uniform_above_half".to_string(),
+            format!("{:.0}%", 100.0 * 0.5 / (1.0 - r.config.train.t_eps)),
+        ),
+    ]);
+    Ok(())
 }
 
 /// The best starting time of a row: `(t_min, bpd, se)` with the smallest bound.
@@ -248,6 +420,7 @@ fn claims(r: &DigitsLikelihoodReport) -> Result<Vec<(String, String)>> {
         format!("{:.1}%", 100.0 * share),
     ));
     out.push(("lik_weighted_worst_x_end".into(), format!("{far:.1e}")));
+    runaway_claims(r, &mut out)?;
     claim(
         best(weighted).1 > best(deq).1,
         "the weighting's best mean is above the eps network's",
