@@ -1,5 +1,8 @@
-//! The fused training steps (workloads A and D, every kernel family the CPU has) allocate nothing once warm (its own test binary, so that the
-//! global allocation count sees no other test).
+//! The fused training steps (workloads A and D, every kernel family the CPU has) allocate
+//! nothing once warm on one thread (its own test binary, so that the global allocation count
+//! sees no other test). On several threads a step hands one job to the rayon pool
+//! (`ThreadPool::install`), whose injector queue allocates a block for every 63 jobs it has
+//! taken: at most one allocation per 63 steps, which the count over 200 steps allows.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
@@ -76,18 +79,30 @@ fn training_steps_allocate_nothing_in_steady_state() {
     keep.push(Box::new(d_options_steps()));
 }
 
-/// Counts the allocations of 20 steps after 3 warm-up steps; asserts there are none.
-fn assert_no_allocation(what: &str, mut step: impl FnMut()) {
+/// Steps counted by [`assert_allocations`] (more than three blocks of the pool's queue).
+const STEPS: usize = 200;
+
+/// Counts the allocations of [`STEPS`] steps after 3 warm-up steps; asserts there are none on
+/// one thread, and at most one per 63 steps (the pool's job queue) on several.
+fn assert_allocations(what: &str, threads: usize, mut step: impl FnMut()) {
     for _ in 0..3 {
         step();
     }
     let before = ALLOCS.load(Ordering::SeqCst);
-    for _ in 0..20 {
+    for _ in 0..STEPS {
         step();
     }
     let n = ALLOCS.load(Ordering::SeqCst) - before;
     // This binary has no other test running, so the count is exactly ours.
-    assert_eq!(n, 0, "{what}: {n} allocations in 20 steps");
+    let allowed = if threads == 1 { 0 } else { STEPS.div_ceil(63) };
+    assert!(
+        n <= allowed,
+        "{what}: {n} allocations in {STEPS} steps (allowed {allowed})"
+    );
+}
+
+fn assert_no_allocation(what: &str, step: impl FnMut()) {
+    assert_allocations(what, 1, step);
 }
 
 /// Workload A's step (the seed's DSM training).
@@ -103,7 +118,7 @@ fn dsm_steps(isa: Isa, threads: usize) -> FusedTrainer<f64> {
         .with_isa(isa)
         .unwrap();
     let mut bufs = DsmBuffers::<f64>::new(data.nrows(), 1);
-    assert_no_allocation(&format!("A {isa:?} threads {threads}"), || {
+    assert_allocations(&format!("A {isa:?} threads {threads}"), threads, || {
         bufs.draw(&sde, data.view(), cfg.t_eps, cfg.weighting, &mut rng)
             .unwrap();
         tr.step(&bufs).unwrap();
@@ -131,7 +146,7 @@ fn d_steps<F: Float>(isa: Isa, threads: usize, classes: usize, act: Activation) 
         "D {} {act} {isa:?} threads {threads} classes {classes}",
         F::NAME
     );
-    assert_no_allocation(&what, || {
+    assert_allocations(&what, threads, || {
         if classes == 0 {
             bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
         } else {

@@ -1,6 +1,8 @@
-//! Allocation-free training of a ReLU or SiLU MLP on a full batch: forward pass, the gradient of a
+//! Training of a ReLU or SiLU MLP on a full batch: forward pass, the gradient of a
 //! weighted residual loss by hand-written backpropagation, and Adam, on preallocated buffers,
-//! with the batch optionally split across threads.
+//! with the batch optionally split across threads. On several threads a step is one job on the
+//! trainer's rayon pool: the workers' passes, the sum of their gradients and Adam (both split
+//! into one piece per thread) all run inside it.
 //!
 //! Backpropagation through `Z_l = A_l W_l + b_l`, `A_{l+1} = φ(Z_l)`
 //! (Griewank & Walther 2008, ch. 3): `∂J/∂W_l = A_lᵀ G_l`, `∂J/∂b_l = Σ_rows G_l`,
@@ -189,9 +191,29 @@ impl<F: Float> FusedTrainer<F> {
     /// [`loss_and_grad`](Self::loss_and_grad), and like [`Adam::step`] on a non-finite
     /// gradient (nothing modified).
     pub fn step<B: FusedBatch<F> + ?Sized>(&mut self, batch: &B) -> Result<F> {
-        let value = self.loss_and_grad(batch)?;
-        self.update()?;
-        Ok(value)
+        let (input, loss) = (batch.input(), batch.loss());
+        self.pooled(|tr, parallel| {
+            let value = tr.loss_and_grad_on(input, &loss, parallel)?;
+            tr.update_on(parallel)?;
+            Ok(value)
+        })
+    }
+
+    /// Runs `f` on the trainer inside its thread pool (one `install`: each one queues a job
+    /// on the pool's injector, whose blocks of 63 slots are allocated as it fills), telling it
+    /// whether to split work across threads; without a pool, on this thread.
+    fn pooled<T: Send>(
+        &mut self,
+        f: impl FnOnce(&mut Self, bool) -> Result<T> + Send,
+    ) -> Result<T> {
+        match self.pool.take() {
+            Some(pool) => {
+                let out = pool.install(|| f(self, true));
+                self.pool = Some(pool);
+                out
+            }
+            None => f(self, false),
+        }
     }
 
     /// The loss `loss` of the network on `input` (`[batch, d_in]`, row-major) and its
@@ -200,6 +222,17 @@ impl<F: Float> FusedTrainer<F> {
         &mut self,
         input: &[F],
         loss: &ResidualLoss<'_, F>,
+    ) -> Result<F> {
+        self.pooled(|tr, parallel| tr.loss_and_grad_on(input, loss, parallel))
+    }
+
+    /// [`residual_loss_and_grad`](Self::residual_loss_and_grad) on this thread, the workers
+    /// and the gradient sum split across the current rayon pool when `parallel`.
+    fn loss_and_grad_on(
+        &mut self,
+        input: &[F],
+        loss: &ResidualLoss<'_, F>,
+        parallel: bool,
     ) -> Result<F> {
         let layout = self.net.layout();
         let sizes = layout.sizes();
@@ -231,17 +264,28 @@ impl<F: Float> FusedTrainer<F> {
             };
             dispatch::run(isa, pass);
         };
-        match &self.pool {
-            Some(pool) => pool.install(|| self.workers.par_iter_mut().for_each(run)),
-            None => self.workers.iter_mut().for_each(run),
+        if parallel {
+            self.workers.par_iter_mut().for_each(run);
+        } else {
+            self.workers.iter_mut().for_each(run);
         }
+        let threads = self.workers.len();
         let (first, rest) = self.workers.split_at_mut(1);
+        let rest: &[Worker<F>] = rest;
         let mut total = first[0].loss;
-        for w in rest.iter() {
+        for w in rest {
             total += w.loss;
-            for (g, &h) in first[0].grad.iter_mut().zip(&w.grad) {
-                *g += h;
-            }
+        }
+        // Σ of the workers' gradients, each element summed in worker order (so the same bits
+        // whether the pieces run on one thread or several).
+        let g0 = &mut first[0].grad[..];
+        if parallel {
+            let n = piece(g0.len(), threads);
+            g0.par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(c, dst)| add_gradients(dst, rest, c * n));
+        } else {
+            add_gradients(g0, rest, 0);
         }
         Ok(loss.scale * total)
     }
@@ -249,8 +293,20 @@ impl<F: Float> FusedTrainer<F> {
     /// One Adam update with the gradient of the last loss evaluation.
     /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
     pub(crate) fn update(&mut self) -> Result<()> {
-        let g = &self.workers[0].grad;
-        if !all_finite(self.isa, g) {
+        self.pooled(|tr, parallel| tr.update_on(parallel))
+    }
+
+    /// [`update`](Self::update) on this thread, split across the current rayon pool when
+    /// `parallel`.
+    fn update_on(&mut self, parallel: bool) -> Result<()> {
+        let (g, isa) = (&self.workers[0].grad[..], self.isa);
+        let n = piece(g.len(), self.workers.len());
+        let finite = if parallel {
+            g.par_chunks(n).all(|c| all_finite(isa, c))
+        } else {
+            all_finite(isa, g)
+        };
+        if !finite {
             return Err(Error::NonFinite {
                 what: "fused training gradient".into(),
             });
@@ -268,7 +324,17 @@ impl<F: Float> FusedTrainer<F> {
             lr: F::from_f64(a.lr),
             eps: F::from_f64(a.eps),
         };
-        adam(self.isa, self.net.params_mut(), g, &mut a.m, &mut a.v, c);
+        let p = self.net.params_mut();
+        if parallel {
+            // Adam is elementwise: the pieces give the bits of one pass.
+            p.par_chunks_mut(n)
+                .zip(g.par_chunks(n))
+                .zip(a.m.par_chunks_mut(n))
+                .zip(a.v.par_chunks_mut(n))
+                .for_each(|(((p, g), m), v)| adam(isa, p, g, m, v, c));
+        } else {
+            adam(isa, p, g, &mut a.m, &mut a.v, c);
+        }
         Ok(())
     }
 }
@@ -422,6 +488,21 @@ fn chunk<F: Float, const ISA: u8>(
             };
             gemm::<F, ISA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
+        }
+    }
+}
+
+/// The length of each of the `threads` pieces that the elementwise passes over the `len`
+/// parameters are split into: a multiple of 16 (whole vectors of `f32` on AVX-512).
+fn piece(len: usize, threads: usize) -> usize {
+    len.div_ceil(threads.max(1)).div_ceil(16).max(1) * 16
+}
+
+/// `dst += Σ_k rest[k].grad[at ..]` over `dst`'s elements, adding the workers in order.
+fn add_gradients<F: Float>(dst: &mut [F], rest: &[Worker<F>], at: usize) {
+    for w in rest {
+        for (g, &h) in dst.iter_mut().zip(&w.grad[at..]) {
+            *g += h;
         }
     }
 }
