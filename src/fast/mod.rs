@@ -1,4 +1,4 @@
-//! Fast paths for the book's workloads: a fused trainer for ReLU and SiLU MLPs on preallocated buffers
+//! Fast paths for the book's workloads: a fused trainer for ReLU and SiLU MLPs
 //! (forward, hand-written backward and Adam on preallocated buffers, generic over `f32`/`f64`,
 //! the batch optionally split across threads) and a tape-free batched forward for samplers.
 //!
