@@ -252,3 +252,34 @@ fn bad_input_is_an_error() {
 fn ok_with(net: &Mlp, isa: Isa) -> score_sde::error::Result<FusedTrainer<f64>> {
     FusedTrainer::<f64>::new(net, &Adam::new(1e-3).unwrap(), 4, 1)?.with_isa(isa)
 }
+
+/// On two threads the gradient sum and Adam are split into one piece per thread (D has more
+/// parameters than the split threshold): three steps give, bit for bit, the weights of
+/// `nn::Adam` applied on one thread to the same gradients (Adam is elementwise, so the split
+/// must not change a bit).
+#[test]
+fn two_thread_adam_is_the_one_thread_update() {
+    let n = 64;
+    let (data, features, net, mut rng) = setup_with(n, Activation::Silu);
+    let sde = Vp::song();
+    let mut bufs = SdeEpsBuffers::<f64>::new(n, 64, features);
+    let mut tr = FusedTrainer::<f64>::new(&net, &Adam::new(1e-3).unwrap(), n, 2).unwrap();
+    assert_eq!(tr.threads(), 2);
+    let (mut reference, mut adam) = (net.clone(), Adam::new(1e-3).unwrap());
+    for _ in 0..3 {
+        bufs.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
+        tr.loss_and_grad(&bufs).unwrap();
+        let flat = tr.grad().to_vec();
+        let mut grads = Vec::new();
+        let mut off = 0;
+        for p in reference.parameters_mut() {
+            let len = p.len();
+            grads.push(Array2::from_shape_vec(p.dim(), flat[off..off + len].to_vec()).unwrap());
+            off += len;
+        }
+        adam.step(reference.parameters_mut(), &grads).unwrap();
+        tr.step(&bufs).unwrap();
+        assert_eq!(tr.grad(), &flat[..], "the same gradient twice");
+        assert_eq!(tr.net().to_mlp(), reference);
+    }
+}

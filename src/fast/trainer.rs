@@ -279,7 +279,7 @@ impl<F: Float> FusedTrainer<F> {
         // Σ of the workers' gradients, each element summed in worker order (so the same bits
         // whether the pieces run on one thread or several).
         let g0 = &mut first[0].grad[..];
-        if parallel {
+        if parallel && g0.len() >= SPLIT_MIN {
             let n = piece(g0.len(), threads);
             g0.par_chunks_mut(n)
                 .enumerate()
@@ -301,7 +301,8 @@ impl<F: Float> FusedTrainer<F> {
     fn update_on(&mut self, parallel: bool) -> Result<()> {
         let (g, isa) = (&self.workers[0].grad[..], self.isa);
         let n = piece(g.len(), self.workers.len());
-        let finite = if parallel {
+        let split = parallel && g.len() >= SPLIT_MIN;
+        let finite = if split {
             g.par_chunks(n).all(|c| all_finite(isa, c))
         } else {
             all_finite(isa, g)
@@ -325,7 +326,7 @@ impl<F: Float> FusedTrainer<F> {
             eps: F::from_f64(a.eps),
         };
         let p = self.net.params_mut();
-        if parallel {
+        if split {
             // Adam is elementwise: the pieces give the bits of one pass.
             p.par_chunks_mut(n)
                 .zip(g.par_chunks(n))
@@ -491,6 +492,11 @@ fn chunk<F: Float, const ISA: u8>(
         }
     }
 }
+
+/// Parameters below which the gradient sum and Adam stay on one thread: on workload B
+/// (1185 parameters, 2 threads) splitting them cost 9% of the step rate in `f32`; on A (4353)
+/// it gained 18% (`scripts/bench-vs-jax.sh`, one machine, two runs an hour apart).
+const SPLIT_MIN: usize = 4096;
 
 /// The length of each of the `threads` pieces that the elementwise passes over the `len`
 /// parameters are split into: a multiple of 16 (whole vectors of `f32` on AVX-512).

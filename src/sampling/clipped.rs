@@ -138,5 +138,35 @@ mod tests {
         let x = array![[0.5]];
         assert!(c.score(0.0, x.view()).is_err());
         assert!(c.score(f64::NAN, x.view()).is_err());
+        // mu(t) = 0 (x_t carries nothing of x_0): no denoiser, an error, not a division by 0.
+        let forgot = Forgetful;
+        let inner = GaussianScore(&forgot, 1.0);
+        let c = ClippedDenoiser::new(&inner, &forgot, -1.0, 1.0).unwrap();
+        assert!(c.denoise(0.5, x.view()).is_err());
+        assert!(c.score(0.5, x.view()).is_err());
+    }
+
+    /// A linear SDE whose kernel has mean factor 0 and unit variance at every `t`.
+    struct Forgetful;
+
+    impl LinearSde for Forgetful {
+        fn name(&self) -> String {
+            "forgetful".into()
+        }
+        fn t_max(&self) -> f64 {
+            1.0
+        }
+        fn drift_coef(&self, _: f64) -> f64 {
+            0.0
+        }
+        fn diffusion(&self, _: f64) -> f64 {
+            1.0
+        }
+        fn mean_factor(&self, _: f64) -> f64 {
+            0.0
+        }
+        fn kernel_var(&self, _: f64) -> f64 {
+            1.0
+        }
     }
 }
