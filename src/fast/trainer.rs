@@ -293,6 +293,10 @@ impl<F: Float> FusedTrainer<F> {
     /// One Adam update with the gradient of the last loss evaluation.
     /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
     pub(crate) fn update(&mut self) -> Result<()> {
+        if self.workers[0].grad.len() < SPLIT_MIN {
+            // Nothing to split: no pool job (it would cost a hand-off per step).
+            return self.update_on(false);
+        }
         self.pooled(|tr, parallel| tr.update_on(parallel))
     }
 
@@ -493,9 +497,10 @@ fn chunk<F: Float, const ISA: u8>(
     }
 }
 
-/// Parameters below which the gradient sum and Adam stay on one thread: on workload B
-/// (1185 parameters, 2 threads) splitting them cost 9% of the step rate in `f32`; on A (4353)
-/// it gained 18% (`scripts/bench-vs-jax.sh`, one machine, two runs an hour apart).
+/// Parameters below which the gradient sum and Adam stay on one thread, and `update` queues
+/// no pool job: on workload B (1185 parameters, 2 threads, `update` called apart from the
+/// loss) a second pool job per step cost about 10% of the step rate; on A (4353) the split
+/// gained 18% (`scripts/bench-vs-jax.sh`, one machine, runs an hour apart).
 const SPLIT_MIN: usize = 4096;
 
 /// The length of each of the `threads` pieces that the elementwise passes over the `len`
