@@ -12,9 +12,10 @@ use score_sde::score::{LabelledNetScore, ScoreFn};
 use score_sde::sde::Vp;
 
 /// `ClassifierFree` over the network at label `y` and at the null label is
-/// `(1 + w) s_θ(t, x, e_y) - w s_θ(t, x, 0)` with the network evaluated on hand-built inputs:
-/// the same operations in the same order, so equal to the last bit. Bad labels and widths are
-/// errors.
+/// `(1 + w) s_θ(t, x, e_y) - w s_θ(t, x, 0)` with the network evaluated on hand-built inputs
+/// by the same tape-free forward (`fast::infer`, which runs this SiLU network on the fused
+/// kernels): the same operations in the same order, so equal to the last bit. Bad labels and
+/// widths are errors.
 #[test]
 fn cfg_of_the_labelled_network_is_the_guided_combination() {
     let net = Mlp::new(&[4, 16, 16, 1], Activation::Silu, &mut seeded(1)).unwrap();
@@ -27,7 +28,7 @@ fn cfg_of_the_labelled_network_is_the_guided_combination() {
         if let Some(y) = label {
             input.column_mut(2 + y).fill(1.0);
         }
-        net.forward(input.view()).unwrap()
+        score_sde::fast::infer::forward(&net, input.view()).unwrap()
     };
     let cond = LabelledNetScore::new(&net, 2, Some(1)).unwrap();
     let uncond = LabelledNetScore::new(&net, 2, None).unwrap();
