@@ -4,8 +4,8 @@
 //! `σ(z) = 1/(1 + u)` for `z ≥ 0` and `u/(1 + u)` for `z < 0`, with `u = e^{−|z|} ≤ 1` (no
 //! overflow). The exponential is written here in plain arithmetic (Cody–Waite reduction
 //! `y = n ln 2 + r`, `|r| ≤ ln 2 / 2`, a degree-13 Taylor polynomial, `2ⁿ` built from its
-//! exponent bits) rather than called from libm, so that the loop vectorises in every kernel
-//! family; it has no fused multiply-adds, so every family gives the same bits. NaN stays NaN;
+//! exponent bits) rather than called from libm, so that the compiler can vectorise the loop in every
+//! kernel family; it has no fused multiply-adds, so every family gives the same bits. NaN stays NaN;
 //! arguments below −700 are raised to −700 (`u ≥ e^{−700}`, so `σ(z) ≥ 10^{−304}` where the true value is
 //! smaller; `φ(z)` is then below `10^{−301}` in size either way). `f32` layers are computed
 //! in `f64` and rounded once.

@@ -96,7 +96,10 @@ impl<'a, F: Float> Epilogue<'a, F> {
                 (out.len(), *ld)
             }
             Epilogue::ReluMask { out, ld, h: s } | Epilogue::Scale { out, ld, s } => {
-                assert!((m - 1) * *ld + n <= s.len(), "gemm: mask too short");
+                assert!(
+                    (m - 1) * *ld + n <= s.len(),
+                    "gemm: mask or scale too short"
+                );
                 (out.len(), *ld)
             }
         };

@@ -279,7 +279,7 @@ impl<F: Float> FusedTrainer<F> {
         // Σ of the workers' gradients, each element summed in worker order (so the same bits
         // whether the pieces run on one thread or several).
         let g0 = &mut first[0].grad[..];
-        if parallel && g0.len() >= SPLIT_MIN {
+        if parallel && splits(g0.len()) {
             let n = piece(g0.len(), threads);
             g0.par_chunks_mut(n)
                 .enumerate()
@@ -293,7 +293,7 @@ impl<F: Float> FusedTrainer<F> {
     /// One Adam update with the gradient of the last loss evaluation.
     /// Errors like [`Adam::step`] on a non-finite gradient (nothing modified).
     pub(crate) fn update(&mut self) -> Result<()> {
-        if self.workers[0].grad.len() < SPLIT_MIN {
+        if !splits(self.workers[0].grad.len()) {
             // Nothing to split: no pool job (it would cost a hand-off per step).
             return self.update_on(false);
         }
@@ -305,7 +305,7 @@ impl<F: Float> FusedTrainer<F> {
     fn update_on(&mut self, parallel: bool) -> Result<()> {
         let (g, isa) = (&self.workers[0].grad[..], self.isa);
         let n = piece(g.len(), self.workers.len());
-        let split = parallel && g.len() >= SPLIT_MIN;
+        let split = parallel && splits(g.len());
         let finite = if split {
             g.par_chunks(n).all(|c| all_finite(isa, c))
         } else {
@@ -502,6 +502,11 @@ fn chunk<F: Float, const ISA: u8>(
 /// loss) a second pool job per step cost about 10% of the step rate; on A (4353) the split
 /// gained 18% (`scripts/bench-vs-jax.sh`, one machine, runs an hour apart).
 const SPLIT_MIN: usize = 4096;
+
+/// Whether the elementwise passes over `len` parameters are split across the threads.
+fn splits(len: usize) -> bool {
+    len >= SPLIT_MIN
+}
 
 /// The length of each of the `threads` pieces that the elementwise passes over the `len`
 /// parameters are split into: a multiple of 16 (whole vectors of `f32` on AVX-512).

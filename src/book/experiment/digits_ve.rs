@@ -110,7 +110,8 @@ pub struct DigitsVeReport {
     pub sigma_max: f64,
     /// `s_d²`: the training images' mean per-pixel variance.
     pub data_var: f64,
-    /// VE (ancestral, Euler-Maruyama), then VP `f32` (ancestral); EMA weights throughout.
+    /// VE (ancestral, Euler-Maruyama), then VP `f32` with ReLU and with SiLU (ancestral); EMA
+    /// weights throughout.
     pub rows: Vec<VeRow>,
     /// The fastest `(f64, f32)` seconds of the alternating short ReLU trainings.
     pub timing: (f64, f64),
