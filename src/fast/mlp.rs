@@ -259,14 +259,15 @@ pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
 }
 
 /// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
-/// [`CHUNK`] rows at a time through all layers (their activations stay in cache), with two
-/// scratch buffers of at least `min(rows, CHUNK) × max hidden width` (ping-pong).
+/// `chunk` rows at a time through all layers (their activations stay in cache), with two
+/// scratch buffers of at least `min(rows, chunk) × max hidden width` (ping-pong).
 #[inline(always)]
 pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
     net: &W,
     sizes: &[usize],
     x: &[F],
     rows: usize,
+    chunk: usize,
     scratch: &mut [Vec<F>; 2],
     out: &mut [F],
 ) {
@@ -275,7 +276,7 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
     let [s0, s1] = scratch;
     let mut c0 = 0;
     while c0 < rows {
-        let c = (rows - c0).min(CHUNK);
+        let c = (rows - c0).min(chunk);
         let (mut prev, mut next): (&mut Vec<F>, &mut Vec<F>) = (&mut *s0, &mut *s1);
         for l in 0..nl {
             let a = if l == 0 {

@@ -147,3 +147,58 @@ tile_kernel!(
     _mm256_and_ps,
     _mm256_cmp_ps
 );
+
+macro_rules! dot_kernel {
+    ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $fmadd:ident, $store:ident) => {
+        /// The lane sums of `R` dot products with one vector `b`: `acc[r·2·lanes + l] =
+        /// Σ_c a_r[c·2·lanes + l] · b[c·2·lanes + l]` over `c = 0 .. chunks`, in increasing
+        /// `c` with one FMA per product (the body of `gemm`'s `gemv`, two registers per row).
+        ///
+        /// # Safety
+        /// The CPU has AVX2 and FMA; each `rows[r]` and `b` hold `chunks · 2·lanes` elements
+        /// and `acc` holds `R · 2·lanes`.
+        #[inline(always)]
+        pub(crate) unsafe fn $name<const R: usize>(
+            chunks: usize,
+            rows: [*const $t; R],
+            b: *const $t,
+            acc: *mut $t,
+        ) {
+            unsafe {
+                let mut lo = [$zero(); R];
+                let mut hi = [$zero(); R];
+                for c in 0..chunks {
+                    let at = c * 2 * $lanes;
+                    let (y0, y1) = ($load(b.add(at)), $load(b.add(at + $lanes)));
+                    for r in 0..R {
+                        lo[r] = $fmadd($load(rows[r].add(at)), y0, lo[r]);
+                        hi[r] = $fmadd($load(rows[r].add(at + $lanes)), y1, hi[r]);
+                    }
+                }
+                for r in 0..R {
+                    $store(acc.add(r * 2 * $lanes), lo[r]);
+                    $store(acc.add(r * 2 * $lanes + $lanes), hi[r]);
+                }
+            }
+        }
+    };
+}
+
+dot_kernel!(
+    dot_f64,
+    f64,
+    4,
+    _mm256_setzero_pd,
+    _mm256_loadu_pd,
+    _mm256_fmadd_pd,
+    _mm256_storeu_pd
+);
+dot_kernel!(
+    dot_f32,
+    f32,
+    8,
+    _mm256_setzero_ps,
+    _mm256_loadu_ps,
+    _mm256_fmadd_ps,
+    _mm256_storeu_ps
+);

@@ -147,3 +147,54 @@ tile512!(
     _mm512_cmp_ps_mask,
     _mm512_maskz_mov_ps
 );
+
+macro_rules! dot512 {
+    ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $fmadd:ident, $store:ident) => {
+        /// The lane sums of `R` dot products with one vector `b`: `acc[r·lanes + l] =
+        /// Σ_c a_r[c·lanes + l] · b[c·lanes + l]` over `c = 0 .. chunks`, in increasing `c`
+        /// with one FMA per product (the body of `gemm`'s `gemv`, one register per row).
+        ///
+        /// # Safety
+        /// The CPU has AVX-512F; each `rows[r]` and `b` hold `chunks · lanes` elements and
+        /// `acc` holds `R · lanes`.
+        #[inline(always)]
+        pub(crate) unsafe fn $name<const R: usize>(
+            chunks: usize,
+            rows: [*const $t; R],
+            b: *const $t,
+            acc: *mut $t,
+        ) {
+            unsafe {
+                let mut s = [$zero(); R];
+                for c in 0..chunks {
+                    let y = $load(b.add(c * $lanes));
+                    for r in 0..R {
+                        s[r] = $fmadd($load(rows[r].add(c * $lanes)), y, s[r]);
+                    }
+                }
+                for r in 0..R {
+                    $store(acc.add(r * $lanes), s[r]);
+                }
+            }
+        }
+    };
+}
+
+dot512!(
+    dot_f64,
+    f64,
+    8,
+    _mm512_setzero_pd,
+    _mm512_loadu_pd,
+    _mm512_fmadd_pd,
+    _mm512_storeu_pd
+);
+dot512!(
+    dot_f32,
+    f32,
+    16,
+    _mm512_setzero_ps,
+    _mm512_loadu_ps,
+    _mm512_fmadd_ps,
+    _mm512_storeu_ps
+);
