@@ -252,6 +252,21 @@ fn adam_matches_algorithm_1_for_three_steps() {
 }
 
 #[test]
+fn adam_stores_subnormal_moments_as_zero() {
+    // g = 3e-308 is normal, but m = (1 − β₁) g = 3e-309 is subnormal (v = (1 − β₂) g²
+    // underflows to 0 anyway). Algorithm 1 as written would move θ = 0 to
+    // −lr · 10 m / ε = −3e-303; with m stored as 0, θ stays 0. The other entry keeps the
+    // textbook first step, −lr · g / (|g| + ε) = −lr up to lr · ε = 1e-11.
+    let mut adam = Adam::new(1e-3).unwrap();
+    let mut p = array![[0.0, 0.0]];
+    let g = array![[3e-308, 1.0]];
+    assert!(0.1 * g[[0, 0]] < f64::MIN_POSITIVE);
+    adam.step(vec![&mut p], std::slice::from_ref(&g)).unwrap();
+    assert_eq!(p[[0, 0]], 0.0);
+    assert!((p[[0, 1]] + 1e-3).abs() < 2e-11);
+}
+
+#[test]
 fn adam_converges_on_a_quadratic() {
     // f(θ) = Σ a_i (θ_i − c_i)² with curvatures spanning 100×.
     let a = array![[1.0, 10.0], [0.1, 3.0]];

@@ -34,15 +34,15 @@ impl<F: Float> Kernel for Adam<'_, F> {
     fn run<const ISA: u8>(self) {
         let c = self.c;
         for (((p, &g), m), v) in self.p.iter_mut().zip(self.g).zip(self.m).zip(self.v) {
-            *m = c.b1 * *m + c.ob1 * g;
-            *v = c.b2 * *v + c.ob2 * g * g;
+            *m = (c.b1 * *m + c.ob1 * g).flush_subnormal();
+            *v = (c.b2 * *v + c.ob2 * g * g).flush_subnormal();
             *p = *p - c.lr * (*m * c.c1) / ((*v * c.c2).sqrt() + c.eps);
         }
     }
 }
 
 /// One Adam update of `p` with gradient `g` and moments `m`, `v` (Kingma & Ba 2015, Algorithm
-/// 1, in the operation order of `nn::Adam::step`).
+/// 1, in the operation order of `nn::Adam::step`, subnormal moments flushed to zero as there).
 pub(crate) fn adam<F: Float>(
     isa: Isa,
     p: &mut [F],
@@ -142,6 +142,46 @@ mod tests {
             for r in 0..13 {
                 for c in 0..9 {
                     assert_eq!(dst[c * 13 + r], src[r * 9 + c]);
+                }
+            }
+        }
+    }
+
+    /// A moment that would be subnormal is stored as zero, on every family and at any
+    /// position in a vector (lane or tail), and a normal one is left as it is: `g` just above
+    /// the smallest normal makes `(1 − β₁) g` subnormal; `g = 0` decays a tiny `m` into the
+    /// subnormals; `g = 1` stays normal.
+    #[test]
+    fn adam_flushes_subnormal_moments_on_every_family() {
+        let c = AdamCoefs {
+            b1: 0.9f32,
+            b2: 0.999,
+            ob1: 0.1,
+            ob2: 0.001,
+            c1: 10.0,
+            c2: 1000.0,
+            lr: 1e-3,
+            eps: 1e-8,
+        };
+        for isa in Isa::supported() {
+            for len in [1, 16, 37] {
+                for at in [0, len / 2, len - 1] {
+                    let mut g = vec![1.0f32; len];
+                    let (mut m, mut v) = (vec![0.0f32; len], vec![0.0f32; len]);
+                    g[at] = 1.5 * f32::MIN_POSITIVE;
+                    let mut p = vec![0.0f32; len];
+                    adam(isa, &mut p, &g, &mut m, &mut v, c);
+                    assert!(0.1 * g[at] > 0.0 && 0.1 * g[at] < f32::MIN_POSITIVE);
+                    assert_eq!((m[at], v[at], p[at]), (0.0, 0.0, 0.0), "{isa:?} {len} {at}");
+                    let other = (at + 1) % len;
+                    if other != at {
+                        assert_eq!((m[other], v[other]), (0.1, 0.001), "{isa:?}");
+                    }
+                    // Decay: m = 1.1 · MIN_POSITIVE, g = 0 gives 0.99 · MIN_POSITIVE.
+                    m[at] = 1.1 * f32::MIN_POSITIVE;
+                    g[at] = 0.0;
+                    adam(isa, &mut p, &g, &mut m, &mut v, c);
+                    assert_eq!(m[at], 0.0, "{isa:?} {len} {at}");
                 }
             }
         }

@@ -22,6 +22,8 @@ pub trait Float:
     const ZERO: Self;
     /// `1`.
     const ONE: Self;
+    /// The smallest positive normal number.
+    const MIN_POSITIVE: Self;
     /// Values per 256-bit vector register (8 for `f32`, 4 for `f64`): sets the kernel tile width.
     const LANES: usize;
     /// `"f32"` or `"f64"`, as printed by the benchmark.
@@ -36,6 +38,17 @@ pub trait Float:
     fn mul_add(a: Self, b: Self, c: Self) -> Self;
     /// `true` for finite values.
     fn is_finite(self) -> bool;
+
+    /// `0` for a subnormal `x` (or `±0`), else `x`: see [`crate::nn::Adam`] on why its moments
+    /// are flushed.
+    #[inline(always)]
+    fn flush_subnormal(self) -> Self {
+        if self > -Self::MIN_POSITIVE && self < Self::MIN_POSITIVE {
+            Self::ZERO
+        } else {
+            self
+        }
+    }
 }
 
 macro_rules! impl_float {
@@ -43,6 +56,7 @@ macro_rules! impl_float {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            const MIN_POSITIVE: Self = <$t>::MIN_POSITIVE;
             const LANES: usize = $lanes;
             const NAME: &'static str = stringify!($t);
             #[inline(always)]

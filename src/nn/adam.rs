@@ -3,6 +3,8 @@
 use crate::{error::positive, Error, Result};
 use ndarray::{Array2, Zip};
 
+use crate::fast::Float;
+
 /// Adam state. At step `t`, for each parameter `θ` with gradient `g`:
 ///
 /// ```text
@@ -10,6 +12,15 @@ use ndarray::{Array2, Zip};
 /// m̂ = m / (1−β₁ᵗ)              v̂ = v / (1−β₂ᵗ)
 /// θ ← θ − lr · m̂ / (√v̂ + ε)
 /// ```
+///
+/// A moment that falls below the smallest normal number is stored as zero. Without this, the
+/// moments of a parameter whose gradient stays zero (the weights of a dead ReLU unit) decay
+/// geometrically into the subnormals and stay there (`0.9 · 2⁻¹⁴⁹` rounds back to `2⁻¹⁴⁹` in
+/// `f32`), and every later step pays the CPU's slow path for subnormal operands (the fused
+/// trainer ran workload A 14% slower in `f32`). Such a moment would move its parameter by
+/// less than `lr · m̂ / ε` with `|m| <` the smallest normal (`1.2e-38` in `f32`): below the
+/// rounding unit of any parameter not itself near zero, so nothing else changes in practice.
+/// The fused trainer does the same.
 ///
 /// The moments are allocated at the first [`step`](Adam::step); later steps allocate nothing.
 #[derive(Debug, Clone)]
@@ -140,8 +151,8 @@ impl Adam {
             .zip(&mut self.v)
         {
             Zip::from(p).and(g).and(m).and(v).for_each(|p, &g, m, v| {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
+                *m = (b1 * *m + (1.0 - b1) * g).flush_subnormal();
+                *v = (b2 * *v + (1.0 - b2) * g * g).flush_subnormal();
                 *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
             });
         }
