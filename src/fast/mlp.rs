@@ -3,10 +3,11 @@
 //! kernels of `fast::gemm`.
 use ndarray::Array2;
 
+use super::dispatch::PORTABLE;
 use super::float::Float;
 use super::gemm::gemm;
 use super::silu;
-use super::tile::{Epilogue, Lhs, Rhs};
+use super::tile::{dot_lanes, Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Dense, Mlp};
 
@@ -273,6 +274,12 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
 ) {
     let nl = sizes.len() - 1;
     let (din0, dout) = (sizes[0], sizes[nl]);
+    // A ReLU network with one output: its last hidden layer and the output layer in one pass.
+    let fuse = ISA != PORTABLE
+        && nl >= 2
+        && dout == 1
+        && net.activation() == Activation::Relu
+        && sizes[nl - 1].is_multiple_of(2 * dot_lanes::<F>());
     let [s0, s1] = scratch;
     let mut c0 = 0;
     while c0 < rows {
@@ -284,6 +291,11 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
             } else {
                 &prev[..]
             };
+            if fuse && l + 2 == nl {
+                let dst = &mut out[c0..c0 + c];
+                dense_dot::<F, W, ISA>(net, sizes, l, c, a, next, dst);
+                break;
+            }
             let dst: &mut [F] = if l + 1 == nl {
                 &mut out[c0 * dout..(c0 + c) * dout]
             } else {
@@ -293,5 +305,130 @@ pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
             std::mem::swap(&mut prev, &mut next);
         }
         c0 += c;
+    }
+}
+
+/// Hidden ReLU layer `l` and the one-output layer `l + 1` on `rows` rows, in one product:
+/// `dst[i] = Σ_j relu(a W_l + b_l)[i, j] · W_{l+1}[j] + b_{l+1}`, the sum in the one-column
+/// product's order (lanes `j mod L`, then pairwise; [`Epilogue::BiasReluDot`]), so the bits of
+/// [`dense`] on both layers, without storing the hidden activations. `lanes` is scratch of at
+/// least `rows × L` (`L` = 8 for `f64`, 16 for `f32`).
+#[inline(always)]
+fn dense_dot<F: Float, W: Weights<F>, const ISA: u8>(
+    net: &W,
+    sizes: &[usize],
+    l: usize,
+    rows: usize,
+    a: &[F],
+    lanes: &mut [F],
+    dst: &mut [F],
+) {
+    let (din, h) = (sizes[l], sizes[l + 1]);
+    let nl = dot_lanes::<F>();
+    let lanes = &mut lanes[..rows * nl];
+    lanes.fill(F::ZERO);
+    let lhs = Lhs {
+        data: a,
+        rs: din,
+        ps: 1,
+    };
+    let rhs = Rhs {
+        data: net.w(l),
+        ld: h,
+    };
+    let mut epi = Epilogue::BiasReluDot {
+        bias: net.b(l),
+        w: net.w(l + 1),
+        lanes: &mut *lanes,
+    };
+    gemm::<F, ISA>(rows, h, din, lhs, rhs, &mut epi);
+    let b = net.b(l + 1)[0];
+    for (d, acc) in dst.iter_mut().zip(lanes.chunks_exact_mut(nl)) {
+        let mut w = nl;
+        while w > 1 {
+            w /= 2;
+            for k in 0..w {
+                let v = acc[k + w];
+                acc[k] += v;
+            }
+        }
+        *d = acc[0] + b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fused last two layers of a one-output ReLU network ([`dense_dot`]) against the
+    //! layers one at a time ([`dense`], the one-column product for the output): the same bits
+    //! on every family, for widths that take the fused pass and widths that do not.
+    use super::*;
+    use crate::fast::dispatch::{self, Isa, Kernel};
+    use crate::rng::seeded;
+
+    struct Both<'a, F> {
+        net: &'a FusedMlp<F>,
+        x: &'a [F],
+        rows: usize,
+    }
+
+    impl<F: Float> Kernel for Both<'_, F> {
+        type Out = (Vec<F>, Vec<F>);
+        fn run<const ISA: u8>(self) -> (Vec<F>, Vec<F>) {
+            let sizes = self.net.layout().sizes().to_vec();
+            let hmax = *sizes.iter().max().unwrap();
+            let mut scratch = [vec![F::ZERO; 16 * hmax], vec![F::ZERO; 16 * hmax]];
+            let mut fused = vec![F::ZERO; self.rows * sizes[sizes.len() - 1]];
+            forward::<F, _, ISA>(
+                self.net,
+                &sizes,
+                self.x,
+                self.rows,
+                16,
+                &mut scratch,
+                &mut fused,
+            );
+            let mut a = self.x.to_vec();
+            for l in 0..sizes.len() - 1 {
+                let mut next = vec![F::ZERO; self.rows * sizes[l + 1]];
+                dense::<F, _, ISA>(self.net, &sizes, l, self.rows, &a, &mut next, None);
+                a = next;
+            }
+            (fused, a)
+        }
+    }
+
+    fn check<F: Float>() {
+        let mut rng = seeded(7);
+        for sizes in [
+            [2, 64, 64, 1],
+            [3, 32, 32, 1],
+            [4, 48, 24, 1],
+            [2, 64, 64, 2],
+        ] {
+            let net = Mlp::new(&sizes, Activation::Relu, &mut rng).unwrap();
+            let net = FusedMlp::<F>::from_mlp(&net).unwrap();
+            let rows = 37;
+            let x: Vec<F> = (0..rows * sizes[0])
+                .map(|i| F::from_f64(((i * 13) % 17) as f64 / 4.0 - 2.0))
+                .collect();
+            for isa in Isa::supported() {
+                let (fused, layered) = dispatch::run(
+                    isa,
+                    Both {
+                        net: &net,
+                        x: &x,
+                        rows,
+                    },
+                );
+                assert_eq!(fused, layered, "{isa:?} {sizes:?} {}", F::NAME);
+                assert!(fused.iter().any(|&v| v != F::ZERO));
+            }
+        }
+    }
+
+    #[test]
+    fn fused_output_layer_gives_the_bits_of_the_layers_one_at_a_time() {
+        check::<f64>();
+        check::<f32>();
     }
 }

@@ -111,6 +111,26 @@ macro_rules! tile_kernel {
                             $store(o.add(r * *ld + $lanes), $mul(hi[r], s1));
                         }
                     }
+                    Epilogue::BiasReluDot { bias, w, lanes } => {
+                        // The tile is one chunk of the one-column product's `2·lanes` lanes:
+                        // `lo` its first half, `hi` its second.
+                        let (b0, b1) = (
+                            $load(bias.as_ptr().add(j0)),
+                            $load(bias.as_ptr().add(j0 + $lanes)),
+                        );
+                        let (w0, w1) = (
+                            $load(w.as_ptr().add(j0)),
+                            $load(w.as_ptr().add(j0 + $lanes)),
+                        );
+                        let d = lanes.as_mut_ptr().add(i0 * 2 * $lanes);
+                        for r in 0..MR {
+                            let (d0, d1) = (d.add(r * 2 * $lanes), d.add(r * 2 * $lanes + $lanes));
+                            let z0 = $max($add(lo[r], b0), zero);
+                            let z1 = $max($add(hi[r], b1), zero);
+                            $store(d0, $fmadd(z0, w0, $load(d0)));
+                            $store(d1, $fmadd(z1, w1, $load(d1)));
+                        }
+                    }
                 }
             }
         }

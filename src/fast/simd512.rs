@@ -111,6 +111,25 @@ macro_rules! tile512 {
                             $store(o.add(r * *ld + $lanes), $mul(hi[r], s1));
                         }
                     }
+                    Epilogue::BiasReluDot { bias, w, lanes } => {
+                        // One register of lanes per row: `lo` holds columns `j0 + l`, `hi`
+                        // columns `j0 + lanes + l`, both lane `l` of the one-column product.
+                        let (b0, b1) = (
+                            $load(bias.as_ptr().add(j0)),
+                            $load(bias.as_ptr().add(j0 + $lanes)),
+                        );
+                        let (w0, w1) = (
+                            $load(w.as_ptr().add(j0)),
+                            $load(w.as_ptr().add(j0 + $lanes)),
+                        );
+                        let d = lanes.as_mut_ptr().add(i0 * $lanes);
+                        for r in 0..MR {
+                            let z0 = $max($add(lo[r], b0), zero);
+                            let z1 = $max($add(hi[r], b1), zero);
+                            let acc = $fmadd(z0, w0, $load(d.add(r * $lanes)));
+                            $store(d.add(r * $lanes), $fmadd(z1, w1, acc));
+                        }
+                    }
                 }
             }
         }

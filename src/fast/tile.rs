@@ -74,6 +74,28 @@ pub(crate) enum Epilogue<'a, F> {
         ld: usize,
         s: &'a [F],
     },
+    /// `lanes[i·L + j mod L] = fma(relu(v + bias[j]), w[j], lanes[i·L + j mod L])`: a ReLU
+    /// hidden layer followed by a layer with one output `Σ_j relu(·)_j w[j]`, whose products
+    /// are summed into the `L` lanes of [`gemm`](super::gemm::gemm)'s one-column product
+    /// (`L` = 8 for `f64`, 16 for `f32`) without storing the hidden activations. Column tiles
+    /// come in increasing `j`, so each lane gets its products in the one-column product's
+    /// order. Inference only, on the vector families, with a hidden width that is a multiple
+    /// of `2L` (whole tiles, no leftover columns).
+    BiasReluDot {
+        bias: &'a [F],
+        w: &'a [F],
+        lanes: &'a mut [F],
+    },
+}
+
+/// The lanes of the one-column product (`gemm`'s `gemv`) and of [`Epilogue::BiasReluDot`]:
+/// 8 for `f64`, 16 for `f32`.
+pub(crate) const fn dot_lanes<F: Float>() -> usize {
+    if F::LANES == 8 {
+        16
+    } else {
+        8
+    }
 }
 
 impl<'a, F: Float> Epilogue<'a, F> {
@@ -94,6 +116,14 @@ impl<'a, F: Float> Epilogue<'a, F> {
             Epilogue::BiasAct { out, ld, bias, .. } => {
                 assert!(n <= bias.len(), "gemm: bias too short");
                 (out.len(), *ld)
+            }
+            Epilogue::BiasReluDot { bias, w, lanes } => {
+                assert!(
+                    n <= bias.len() && n <= w.len(),
+                    "gemm: bias or weights too short"
+                );
+                assert!(m * dot_lanes::<F>() <= lanes.len(), "gemm: lanes too short");
+                return;
             }
             Epilogue::ReluMask { out, ld, h: s } | Epilogue::Scale { out, ld, s } => {
                 assert!(
@@ -139,6 +169,15 @@ impl<'a, F: Float> Epilogue<'a, F> {
                 let at = i * *ld + j0;
                 for ((d, &x), &s) in out[at..][..N].iter_mut().zip(v).zip(&s[at..][..N]) {
                     *d = x * s;
+                }
+            }
+            Epilogue::BiasReluDot { bias, w, lanes } => {
+                let l = dot_lanes::<F>();
+                for (c, &x) in v.iter().enumerate() {
+                    let (j, z) = (j0 + c, x + bias[j0 + c]);
+                    let h = if z > F::ZERO { z } else { F::ZERO };
+                    let d = &mut lanes[i * l + j % l];
+                    *d = F::mul_add(h, w[j], *d);
                 }
             }
         }
