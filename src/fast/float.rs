@@ -39,8 +39,8 @@ pub trait Float:
     /// `true` for finite values.
     fn is_finite(self) -> bool;
 
-    /// `0` for a subnormal `x` (or `±0`), else `x`: see [`crate::nn::Adam`] on why its moments
-    /// are flushed.
+    /// `0` for a subnormal `x` (or `±0`), else `x` (Adam's moments are flushed: the doc of
+    /// `nn::Adam` says why).
     #[inline(always)]
     fn flush_subnormal(self) -> Self {
         if self > -Self::MIN_POSITIVE && self < Self::MIN_POSITIVE {

@@ -16,6 +16,7 @@ mod elementwise;
 mod features;
 mod float;
 mod gemm;
+mod gemv;
 pub mod infer;
 mod likelihood_times;
 mod mlp;

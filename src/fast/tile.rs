@@ -1,5 +1,6 @@
 //! The operands and epilogues of the tiled products in `gemm` and `simd`: row-major slices
 //! with strides, and the elementwise work fused into each product's store.
+use super::dispatch::PORTABLE;
 use super::float::Float;
 
 /// Left operand: element `(i, p)` is `data[i * rs + p * ps]` (a transpose is a swap of strides).
@@ -181,5 +182,15 @@ impl<'a, F: Float> Epilogue<'a, F> {
                 }
             }
         }
+    }
+}
+
+/// `a·b + c`: one rounding (an FMA) in the vector families, two in the portable one.
+#[inline(always)]
+pub(crate) fn madd<F: Float, const ISA: u8>(a: F, b: F, c: F) -> F {
+    if ISA != PORTABLE {
+        F::mul_add(a, b, c)
+    } else {
+        a * b + c
     }
 }

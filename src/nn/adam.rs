@@ -3,8 +3,6 @@
 use crate::{error::positive, Error, Result};
 use ndarray::{Array2, Zip};
 
-use crate::fast::Float;
-
 /// Adam state. At step `t`, for each parameter `θ` with gradient `g`:
 ///
 /// ```text
@@ -32,6 +30,16 @@ pub struct Adam {
     t: u64,
     m: Vec<Array2<f64>>,
     v: Vec<Array2<f64>>,
+}
+
+/// `0` for a subnormal `x` (or `±0`), else `x` (the moments' flush, see [`Adam`]; the fused
+/// trainer's `Float::flush_subnormal` is the same test).
+fn flush_subnormal(x: f64) -> f64 {
+    if x > -f64::MIN_POSITIVE && x < f64::MIN_POSITIVE {
+        0.0
+    } else {
+        x
+    }
 }
 
 fn in_unit(x: f64, name: &'static str) -> Result<f64> {
@@ -151,8 +159,8 @@ impl Adam {
             .zip(&mut self.v)
         {
             Zip::from(p).and(g).and(m).and(v).for_each(|p, &g, m, v| {
-                *m = (b1 * *m + (1.0 - b1) * g).flush_subnormal();
-                *v = (b2 * *v + (1.0 - b2) * g * g).flush_subnormal();
+                *m = flush_subnormal(b1 * *m + (1.0 - b1) * g);
+                *v = flush_subnormal(b2 * *v + (1.0 - b2) * g * g);
                 *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
             });
         }
