@@ -286,6 +286,18 @@ mod tests {
         // `p mod NR` (`NR` = 8 for `f64`, 16 for `f32`), added pairwise, then the leftover
         // `p` in order.
         let gemv = n == 1 && a.ps == 1 && b.ld == 1;
+        // Lane l += lane l + w for w = nr/2, nr/4, …, 1; then lane 0.
+        let halves = |lanes: &mut [F]| {
+            let mut w = lanes.len();
+            while w > 1 {
+                w /= 2;
+                for l in 0..w {
+                    let v = lanes[l + w];
+                    lanes[l] += v;
+                }
+            }
+            lanes[0]
+        };
         let nr = if F::LANES == 8 { 16 } else { 8 };
         for i in 0..m {
             for j in 0..n {
@@ -297,31 +309,15 @@ mod tests {
                     abs[i * n + j] += (x.to_f64() * y.to_f64()).abs();
                     if p < body {
                         lanes[p % nr] = madd(x, y, lanes[p % nr]);
-                    } else {
-                        if p == body && gemv {
-                            let mut w = nr;
-                            while w > 1 {
-                                w /= 2;
-                                for l in 0..w {
-                                    let v = lanes[l + w];
-                                    lanes[l] += v;
-                                }
-                            }
-                            s = lanes[0];
-                        }
-                        s = madd(x, y, s);
+                        continue;
                     }
+                    if p == body && gemv {
+                        s = halves(&mut lanes);
+                    }
+                    s = madd(x, y, s);
                 }
                 if gemv && body == k && k > 0 {
-                    let mut w = nr;
-                    while w > 1 {
-                        w /= 2;
-                        for l in 0..w {
-                            let v = lanes[l + w];
-                            lanes[l] += v;
-                        }
-                    }
-                    s = lanes[0];
+                    s = halves(&mut lanes);
                 }
                 c[i * n + j] = s;
             }

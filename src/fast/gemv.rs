@@ -4,7 +4,7 @@
 
 use super::dispatch::{AVX2, AVX512};
 use super::float::Float;
-use super::tile::{madd, Epilogue, Lhs, Rhs};
+use super::tile::{madd, pairwise_sum, Epilogue, Lhs, Rhs};
 
 /// `C[i, 0] = Σ_p A[i, p] b[p]` for contiguous rows of `A` and a contiguous `b`: `NR`
 /// partial sums per row (`p mod NR`), added pairwise at the end. Four rows at a time, so that
@@ -91,16 +91,7 @@ fn dot_rows<F: Float, const ISA: u8, const NR: usize, const R: usize>(
         }
     }
     for r in 0..R {
-        let acc = &mut acc[r];
-        let mut w = NR;
-        while w > 1 {
-            w /= 2;
-            for l in 0..w {
-                let v = acc[l + w];
-                acc[l] += v;
-            }
-        }
-        let mut total = acc[0];
+        let mut total = pairwise_sum(&mut acc[r]);
         for (&x, &y) in rows[r][body.len()..].iter().zip(tail) {
             total = madd::<F, ISA>(x, y, total);
         }

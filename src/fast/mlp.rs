@@ -7,7 +7,7 @@ use super::dispatch::PORTABLE;
 use super::float::Float;
 use super::gemm::gemm;
 use super::silu;
-use super::tile::{dot_lanes, Epilogue, Lhs, Rhs};
+use super::tile::{dot_lanes, pairwise_sum, Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
 use crate::nn::{Activation, Dense, Mlp};
 
@@ -344,15 +344,7 @@ fn dense_dot<F: Float, W: Weights<F>, const ISA: u8>(
     gemm::<F, ISA>(rows, h, din, lhs, rhs, &mut epi);
     let b = net.b(l + 1)[0];
     for (d, acc) in dst.iter_mut().zip(lanes.chunks_exact_mut(nl)) {
-        let mut w = nl;
-        while w > 1 {
-            w /= 2;
-            for k in 0..w {
-                let v = acc[k + w];
-                acc[k] += v;
-            }
-        }
-        *d = acc[0] + b;
+        *d = pairwise_sum(acc) + b;
     }
 }
 

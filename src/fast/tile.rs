@@ -89,6 +89,21 @@ pub(crate) enum Epilogue<'a, F> {
     },
 }
 
+/// The sum of the one-column product's lanes `acc` (a power of two of them): halves added
+/// pairwise (`acc[l] += acc[l + w]` for `w` = half, a quarter, …, 1), then lane 0.
+#[inline(always)]
+pub(crate) fn pairwise_sum<F: Float>(acc: &mut [F]) -> F {
+    let mut w = acc.len();
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            let v = acc[l + w];
+            acc[l] += v;
+        }
+    }
+    acc[0]
+}
+
 /// The lanes of the one-column product (`gemm`'s `gemv`) and of [`Epilogue::BiasReluDot`]:
 /// 8 for `f64`, 16 for `f32`.
 pub(crate) const fn dot_lanes<F: Float>() -> usize {
