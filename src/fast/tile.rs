@@ -209,3 +209,41 @@ pub(crate) fn madd<F: Float, const ISA: u8>(a: F, b: F, c: F) -> F {
         a * b + c
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scalar arm of [`Epilogue::BiasReluDot`] (leftover columns, which `mlp::forward`
+    /// never hands it): column `j` goes to lane `j mod L` as `fma(relu(v + bias), w, lane)`,
+    /// columns in the order given; and [`pairwise_sum`] adds halves, then quarters.
+    #[test]
+    fn bias_relu_dot_row_and_pairwise_sum() {
+        let l = dot_lanes::<f64>();
+        assert_eq!((l, dot_lanes::<f32>()), (8, 16));
+        let n = 2 * l + 3;
+        let bias: Vec<f64> = (0..n).map(|j| 0.25 * j as f64 - 2.0).collect();
+        let w: Vec<f64> = (0..n).map(|j| 1.0 / (1.0 + j as f64)).collect();
+        let v: Vec<f64> = (0..n).map(|j| (j as f64 * 0.7).sin()).collect();
+        let mut lanes = vec![0.5; 2 * l];
+        let mut epi = Epilogue::BiasReluDot {
+            bias: &bias,
+            w: &w,
+            lanes: &mut lanes,
+        };
+        let (head, tail) = v.split_at(2 * l);
+        epi.row::<16>(1, 0, head.try_into().unwrap());
+        epi.row::<3>(1, 2 * l, tail.try_into().unwrap());
+        let mut want = vec![0.5; l];
+        for j in 0..n {
+            let h = (v[j] + bias[j]).max(0.0);
+            want[j % l] = h.mul_add(w[j], want[j % l]);
+        }
+        assert_eq!(&lanes[l..], &want[..]);
+        assert_eq!(&lanes[..l], &[0.5; 8][..], "row 0 untouched");
+        // Halves: (1 + -1) + (1e-16 + 1e-16) = 2e-16. In sequence the first 1e-16 is lost to
+        // the 1 (1e-16); adjacent pairs give 2⁻⁵³.
+        let mut x = [1.0, 1e-16, -1.0, 1e-16];
+        assert_eq!(pairwise_sum(&mut x), 2e-16);
+    }
+}
