@@ -7,8 +7,9 @@ use super::float::Float;
 use super::tile::{madd, pairwise_sum, Epilogue, Lhs, Rhs};
 
 /// `C[i, 0] = Σ_p A[i, p] b[p]` for contiguous rows of `A` and a contiguous `b`: `NR`
-/// partial sums per row (`p mod NR`), added pairwise at the end. Four rows at a time, so that
-/// four independent chains of FMAs hide each other's latency (each row's sums are the same).
+/// partial sums per row (`p mod NR`), added pairwise at the end. Eight rows at a time, then
+/// four, then one, so that independent chains of FMAs hide each other's latency (each row's
+/// sums are the same whatever the grouping).
 #[inline(always)]
 pub(super) fn gemv<F: Float, const ISA: u8, const NR: usize>(
     m: usize,

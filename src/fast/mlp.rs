@@ -261,7 +261,9 @@ pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
 
 /// Forward pass of `rows` rows of `x` (`[rows, d_in]`, row-major) into `out` (`[rows, d_out]`),
 /// `chunk` rows at a time through all layers (their activations stay in cache), with two
-/// scratch buffers of at least `min(rows, chunk) × max hidden width` (ping-pong).
+/// scratch buffers of at least `min(rows, chunk) × max hidden width` (ping-pong). On the vector
+/// families, a ReLU network with one output whose last hidden width is a multiple of `2L`
+/// runs its last two layers as one product ([`dense_dot`], the same bits).
 #[inline(always)]
 pub(crate) fn forward<F: Float, W: Weights<F>, const ISA: u8>(
     net: &W,
@@ -324,8 +326,8 @@ fn dense_dot<F: Float, W: Weights<F>, const ISA: u8>(
     dst: &mut [F],
 ) {
     let (din, h) = (sizes[l], sizes[l + 1]);
-    let nl = dot_lanes::<F>();
-    let lanes = &mut lanes[..rows * nl];
+    let width = dot_lanes::<F>();
+    let lanes = &mut lanes[..rows * width];
     lanes.fill(F::ZERO);
     let lhs = Lhs {
         data: a,
@@ -343,7 +345,7 @@ fn dense_dot<F: Float, W: Weights<F>, const ISA: u8>(
     };
     gemm::<F, ISA>(rows, h, din, lhs, rhs, &mut epi);
     let b = net.b(l + 1)[0];
-    for (d, acc) in dst.iter_mut().zip(lanes.chunks_exact_mut(nl)) {
+    for (d, acc) in dst.iter_mut().zip(lanes.chunks_exact_mut(width)) {
         *d = pairwise_sum(acc) + b;
     }
 }

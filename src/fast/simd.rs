@@ -172,7 +172,7 @@ macro_rules! dot_kernel {
     ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $fmadd:ident, $store:ident) => {
         /// The lane sums of `R` dot products with one vector `b`: `acc[r·2·lanes + l] =
         /// Σ_c a_r[c·2·lanes + l] · b[c·2·lanes + l]` over `c = 0 .. chunks`, in increasing
-        /// `c` with one FMA per product (the body of `gemm`'s `gemv`, two registers per row).
+        /// `c` with one FMA per product (the body of `gemv`, two registers per row).
         ///
         /// # Safety
         /// The CPU has AVX2 and FMA; each `rows[r]` and `b` hold `chunks · 2·lanes` elements

@@ -171,7 +171,7 @@ macro_rules! dot512 {
     ($name:ident, $t:ty, $lanes:expr, $zero:ident, $load:ident, $fmadd:ident, $store:ident) => {
         /// The lane sums of `R` dot products with one vector `b`: `acc[r·lanes + l] =
         /// Σ_c a_r[c·lanes + l] · b[c·lanes + l]` over `c = 0 .. chunks`, in increasing `c`
-        /// with one FMA per product (the body of `gemm`'s `gemv`, one register per row).
+        /// with one FMA per product (the body of `gemv`, one register per row).
         ///
         /// # Safety
         /// The CPU has AVX-512F; each `rows[r]` and `b` hold `chunks · lanes` elements and

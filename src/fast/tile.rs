@@ -1,5 +1,6 @@
-//! The operands and epilogues of the tiled products in `gemm` and `simd`: row-major slices
-//! with strides, and the elementwise work fused into each product's store.
+//! The operands and epilogues of the tiled products in `gemm`, `simd` and `simd512`: row-major
+//! slices with strides, the elementwise work fused into each product's store, and the
+//! arithmetic they share (`madd`, the one-column product's lanes and their `pairwise_sum`).
 use super::dispatch::PORTABLE;
 use super::float::Float;
 

@@ -13,12 +13,12 @@ use ndarray::{Array2, Zip};
 ///
 /// A moment that falls below the smallest normal number is stored as zero. Without this, the
 /// moments of a parameter whose gradient stays zero (the weights of a dead ReLU unit) decay
-/// geometrically into the subnormals and stay there (`0.9 · 2⁻¹⁴⁹` rounds back to `2⁻¹⁴⁹` in
-/// `f32`), and every later step pays the CPU's slow path for subnormal operands (the fused
-/// trainer ran workload A 14% slower in `f32`). Such a moment would move its parameter by
-/// less than `lr · m̂ / ε` with `|m| <` the smallest normal (`1.2e-38` in `f32`): below the
-/// rounding unit of any parameter not itself near zero, so nothing else changes in practice.
-/// The fused trainer does the same.
+/// geometrically into the subnormals and stay there (`0.9 · 2⁻¹⁰⁷⁴` rounds back to `2⁻¹⁰⁷⁴`,
+/// and `0.9 · 2⁻¹⁴⁹` to `2⁻¹⁴⁹` in `f32`), and every later step pays the CPU's slow path for
+/// subnormal operands (the fused trainer ran workload A 14% slower in `f32`). The step such a
+/// moment would make, `lr · m̂ / (√v̂ + ε)` with `|m|` below the smallest normal, is below the
+/// rounding unit of any parameter not itself that close to zero, so nothing else changes in
+/// practice. The fused trainer does the same.
 ///
 /// The moments are allocated at the first [`step`](Adam::step); later steps allocate nothing.
 #[derive(Debug, Clone)]
