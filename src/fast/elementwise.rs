@@ -78,11 +78,17 @@ pub(crate) fn all_finite<F: Float>(isa: Isa, xs: &[F]) -> bool {
     dispatch::run(isa, AllFinite(xs))
 }
 
-struct Transpose<'a, F> {
-    src: &'a [F],
-    dst: &'a mut [F],
-    rows: usize,
-    cols: usize,
+/// `dst = srcᵀ` for `src` row-major `[rows, cols]`, in column panels of `width` (`>= 1`)
+/// columns of `srcᵀ`: element `(c, r)` of `srcᵀ` at `(r / width) · cols · width + c · width +
+/// r mod width` (the layout of `Rhs::panels`; `width = rows` is the plain `[cols, rows]`).
+/// The last panel's padding is not written. As a [`Kernel`] so that the trainer can run it
+/// inside its own dispatched pass.
+pub(crate) struct Transpose<'a, F> {
+    pub src: &'a [F],
+    pub dst: &'a mut [F],
+    pub rows: usize,
+    pub cols: usize,
+    pub width: usize,
 }
 
 impl<F: Float> Kernel for Transpose<'_, F> {
@@ -90,31 +96,20 @@ impl<F: Float> Kernel for Transpose<'_, F> {
     #[inline(always)]
     fn run<const ISA: u8>(self) {
         const B: usize = 8;
-        let (rows, cols) = (self.rows, self.cols);
-        // 8 x 8 blocks: the reads and the writes both stay within a few cache lines.
-        for r0 in (0..rows).step_by(B) {
+        let (rows, cols, w) = (self.rows, self.cols, self.width);
+        // Per panel, blocks of 8 columns of `src`: the reads stay in one cache line per row,
+        // the writes in 8 panel rows.
+        for r0 in (0..rows).step_by(w) {
+            let panel = &mut self.dst[(r0 / w) * cols * w..];
             for c0 in (0..cols).step_by(B) {
-                for r in r0..(r0 + B).min(rows) {
+                for r in r0..(r0 + w).min(rows) {
                     for c in c0..(c0 + B).min(cols) {
-                        self.dst[c * rows + r] = self.src[r * cols + c];
+                        panel[c * w + r - r0] = self.src[r * cols + c];
                     }
                 }
             }
         }
     }
-}
-
-/// `dst = srcᵀ` for `src` row-major `[rows, cols]` (`dst` is `[cols, rows]`).
-pub(crate) fn transpose<F: Float>(isa: Isa, src: &[F], dst: &mut [F], rows: usize, cols: usize) {
-    dispatch::run(
-        isa,
-        Transpose {
-            src,
-            dst,
-            rows,
-            cols,
-        },
-    );
 }
 
 #[cfg(test)]
@@ -136,13 +131,31 @@ mod tests {
                     }
                 }
             }
+            // Plain (width = rows) and in panels, one of them partly filled.
             let src: Vec<f32> = (0..13 * 9).map(|i| i as f32).collect();
-            let mut dst = vec![0.0; 13 * 9];
-            transpose(isa, &src, &mut dst, 13, 9);
-            for r in 0..13 {
-                for c in 0..9 {
-                    assert_eq!(dst[c * 13 + r], src[r * 9 + c]);
+            for width in [13, 8, 4, 1] {
+                let mut dst = vec![-1.0; 13usize.next_multiple_of(width) * 9];
+                let (rows, cols) = (13, 9);
+                let t = Transpose {
+                    src: &src,
+                    dst: &mut dst,
+                    rows,
+                    cols,
+                    width,
+                };
+                dispatch::run(isa, t);
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let at = (r / width) * cols * width + c * width + r % width;
+                        assert_eq!(dst[at], src[r * cols + c], "{isa:?} width {width}");
+                    }
                 }
+                let written = dst.iter().filter(|&&x| x != -1.0).count();
+                assert_eq!(
+                    written,
+                    rows * cols,
+                    "{isa:?} width {width}: padding written"
+                );
             }
         }
     }

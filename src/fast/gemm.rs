@@ -38,8 +38,20 @@ pub(crate) fn gemm<F: Float, const ISA: u8>(
             (m - 1) * a.rs + (k - 1) * a.ps < a.data.len(),
             "gemm: lhs too short"
         );
-        assert!((k - 1) * b.ld + n <= b.data.len(), "gemm: rhs too short");
-        assert!(n <= b.ld, "gemm: rhs leading dimension");
+        // The furthest element of column j is at col(j) + (k - 1) ld; the furthest of all is
+        // column n - 1's or, in panels, that of the last column of the panel before its own.
+        let reach = |j: usize| b.col(j) + (k - 1) * b.ld;
+        let mut fits = reach(n - 1) < b.data.len();
+        if let Some(q) = (n - 1).checked_div(b.pw) {
+            fits &= q == 0 || reach(q * b.pw - 1) < b.data.len();
+            assert!(
+                b.pw <= b.ld && b.pw.is_multiple_of(panel_width::<F, ISA>()),
+                "gemm: rhs panels"
+            );
+        } else {
+            assert!(n <= b.ld, "gemm: rhs leading dimension");
+        }
+        assert!(fits, "gemm: rhs too short");
     }
     let f32 = F::LANES == 8;
     if n == 1 && a.ps == 1 && b.ld == 1 {
@@ -121,6 +133,17 @@ fn cols<F: Float, const ISA: u8, const MR: usize, const NR: usize, const NH: usi
     }
 }
 
+/// The column-tile width `NR` of family `ISA` for `F`: a right operand in column panels must
+/// have panels a multiple of it wide, so that no tile straddles two panels.
+pub(crate) const fn panel_width<F: Float, const ISA: u8>() -> usize {
+    match (ISA == AVX512, F::LANES == 8) {
+        (true, true) => 32,
+        (true, false) => 16,
+        (false, true) => 16,
+        (false, false) => 8,
+    }
+}
+
 /// One `MR × NR` tile at `(i0, j0)`, accumulated over `p = 0 .. k` in order.
 #[inline(always)]
 fn tile<F: Float, const ISA: u8, const MR: usize, const NR: usize>(
@@ -173,7 +196,8 @@ fn tile<F: Float, const ISA: u8, const MR: usize, const NR: usize>(
         // SAFETY: `gemm` checked that the largest index of each operand is in bounds:
         // (i0 + r) * rs + p * ps <= (m - 1) * rs + (k - 1) * ps < a.len() and
         // p * ld + j0 + NR <= (k - 1) * ld + n <= b.len().
-        let brow: [F; NR] = unsafe { std::ptr::read_unaligned(bp.add(p * b.ld + j0).cast()) };
+        let brow: [F; NR] =
+            unsafe { std::ptr::read_unaligned(bp.add(b.col(j0) + p * b.ld).cast()) };
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let ar = unsafe { *ap.add((i0 + r) * a.rs + p * a.ps) };
             for c in 0..NR {
@@ -231,7 +255,7 @@ pub fn matmul_isa<F: Float>(
         rs: k,
         ps: 1,
     };
-    let b = Rhs { data: b, ld: n };
+    let b = Rhs::rows(b, n);
     let epi = &mut Epilogue::Store { out: c, ld: n };
     dispatch::run(isa, Gemm { m, n, k, a, b, epi });
     Ok(())
@@ -371,10 +395,7 @@ mod tests {
                         ps: 1,
                     }
                 };
-                let b = Rhs {
-                    data: &bd[..],
-                    ld: n,
-                };
+                let b = Rhs::rows(&bd[..], n);
                 let (c, abs) = reference(fused, m, n, k, a, b);
                 for variant in 0..6 {
                     let mut out = prior.clone();
@@ -478,6 +499,94 @@ mod tests {
         assert!(Isa::supported().any(|i| i == Isa::Portable));
         check::<f64>(f64::EPSILON / 2.0);
         check::<f32>(f32::EPSILON as f64 / 2.0);
+    }
+
+    /// The tile width of a family, as a kernel (it is a const of the family's instantiation).
+    struct Width<F>(std::marker::PhantomData<F>);
+
+    impl<F: Float> Kernel for Width<F> {
+        type Out = usize;
+        fn run<const ISA: u8>(self) -> usize {
+            panel_width::<F, ISA>()
+        }
+    }
+
+    /// `B` in column panels gives the bits of `B` row-major, on every family and shape with
+    /// more than one column (one column row-major is the one-column product, in lanes), with
+    /// panels one and two tiles wide; panels that a tile would straddle are refused.
+    fn panels_match_rows<F: Float>() {
+        for isa in Isa::supported() {
+            let nr = dispatch::run(isa, Width::<F>(std::marker::PhantomData));
+            for (m, n, k) in SHAPES.into_iter().filter(|s| s.1 > 1 && s.2 > 0) {
+                let (ad, bd) = (values::<F>(m * k, 1), values::<F>(k * n, 2));
+                let a = Lhs {
+                    data: &ad[..],
+                    rs: k,
+                    ps: 1,
+                };
+                let mut want = vec![F::ZERO; m * n];
+                let epi = &mut Epilogue::Store {
+                    out: &mut want,
+                    ld: n,
+                };
+                dispatch::run(
+                    isa,
+                    Gemm {
+                        m,
+                        n,
+                        k,
+                        a,
+                        b: Rhs::rows(&bd, n),
+                        epi,
+                    },
+                );
+                for pw in [nr, 2 * nr] {
+                    // Padding NaN: a read of it would show in the output.
+                    let mut packed = vec![F::from_f64(f64::NAN); n.next_multiple_of(pw) * k];
+                    for p in 0..k {
+                        for j in 0..n {
+                            packed[(j / pw) * k * pw + p * pw + j % pw] = bd[p * n + j];
+                        }
+                    }
+                    let mut got = vec![F::ZERO; m * n];
+                    let epi = &mut Epilogue::Store {
+                        out: &mut got,
+                        ld: n,
+                    };
+                    let b = Rhs::panels(&packed, k, pw);
+                    dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    let bits = |v: &[F]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{isa:?} {} {m} {n} {k} pw {pw}",
+                        F::NAME
+                    );
+                }
+                if n > nr / 2 {
+                    let packed = vec![F::ZERO; n.next_multiple_of(nr) * k];
+                    let straddles = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut out = vec![F::ZERO; m * n];
+                        let epi = &mut Epilogue::Store {
+                            out: &mut out,
+                            ld: n,
+                        };
+                        let b = Rhs::panels(&packed, k, nr / 2);
+                        dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    }));
+                    assert!(
+                        straddles.is_err(),
+                        "{isa:?} {m} {n} {k}: half-tile panels ran"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rhs_in_column_panels_gives_the_row_major_bits() {
+        panels_match_rows::<f64>();
+        panels_match_rows::<f32>();
     }
 
     #[test]

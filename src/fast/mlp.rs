@@ -237,10 +237,7 @@ pub(crate) fn dense<F: Float, W: Weights<F>, const ISA: u8>(
         rs: din,
         ps: 1,
     };
-    let rhs = Rhs {
-        data: net.w(l),
-        ld: dout,
-    };
+    let rhs = Rhs::rows(net.w(l), dout);
     let hidden = l + 2 < sizes.len();
     let silu = hidden && net.activation() == Activation::Silu;
     let mut epi = Epilogue::BiasAct {
@@ -334,10 +331,7 @@ fn dense_dot<F: Float, W: Weights<F>, const ISA: u8>(
         rs: din,
         ps: 1,
     };
-    let rhs = Rhs {
-        data: net.w(l),
-        ld: h,
-    };
+    let rhs = Rhs::rows(net.w(l), h);
     let mut epi = Epilogue::BiasReluDot {
         bias: net.b(l),
         w: net.w(l + 1),

@@ -41,7 +41,7 @@ macro_rules! tile_kernel {
                 let mut lo = [$zero(); MR];
                 let mut hi = [$zero(); MR];
                 let mut ap = a.data.as_ptr().wrapping_add(i0 * a.rs);
-                let mut bp = b.data.as_ptr().wrapping_add(j0);
+                let mut bp = b.data.as_ptr().wrapping_add(b.col(j0));
                 for _ in 0..k {
                     let b0 = $load(bp);
                     let b1 = $load(bp.add($lanes));

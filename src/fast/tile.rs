@@ -27,11 +27,48 @@ impl<'a, F: 'static> Lhs<'a, F> {
     }
 }
 
-/// Right operand, row-major: element `(p, j)` is `data[p * ld + j]`.
+/// Right operand: element `(p, j)` is `data[col(j) + p * ld]`. Row-major (`pw == 0`):
+/// `col(j) = j`. In column panels of width `pw` (as BLAS packs `B`, so that a tile's rows are
+/// contiguous): `col(j) = (j / pw) · ps + j mod pw`, panel after panel `ps` apart.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rhs<'a, F> {
     pub data: &'a [F],
     pub ld: usize,
+    /// Panel width, 0 for row-major.
+    pub pw: usize,
+    /// Panel stride (elements from one panel's start to the next).
+    pub ps: usize,
+}
+
+impl<'a, F> Rhs<'a, F> {
+    /// Row-major `[k, ·]` with leading dimension `ld`.
+    pub(crate) fn rows(data: &'a [F], ld: usize) -> Self {
+        Rhs {
+            data,
+            ld,
+            pw: 0,
+            ps: 0,
+        }
+    }
+
+    /// `k` rows in column panels of width `pw` (each `[k, pw]` row-major, the last one padded).
+    pub(crate) fn panels(data: &'a [F], k: usize, pw: usize) -> Self {
+        Rhs {
+            data,
+            ld: pw,
+            pw,
+            ps: k * pw,
+        }
+    }
+
+    /// Where column `j` of row 0 is.
+    #[inline(always)]
+    pub(crate) fn col(&self, j: usize) -> usize {
+        match (j.checked_div(self.pw), j.checked_rem(self.pw)) {
+            (Some(q), Some(r)) => q * self.ps + r,
+            _ => j,
+        }
+    }
 }
 
 impl<'a, F: 'static> Rhs<'a, F> {
@@ -44,6 +81,8 @@ impl<'a, F: 'static> Rhs<'a, F> {
             // SAFETY: same type, so same layout and validity.
             data: unsafe { std::slice::from_raw_parts(self.data.as_ptr().cast(), self.data.len()) },
             ld: self.ld,
+            pw: self.pw,
+            ps: self.ps,
         }
     }
 }

@@ -13,9 +13,9 @@ use rayon::prelude::*;
 
 use super::batch::{FusedBatch, ResidualLoss};
 use super::dispatch::{self, Isa, Kernel};
-use super::elementwise::{adam, all_finite, transpose, AdamCoefs};
+use super::elementwise::{adam, all_finite, AdamCoefs, Transpose};
 use super::float::Float;
-use super::gemm::gemm;
+use super::gemm::{gemm, panel_width};
 use super::mlp::{dense, FusedMlp, Weights, CHUNK};
 use super::tile::{Epilogue, Lhs, Rhs};
 use crate::error::{Error, Result};
@@ -34,11 +34,13 @@ struct Worker<F> {
     /// Ping-pong buffers for the backpropagated `G_l`.
     dz: [Vec<F>; 2],
     grad: Vec<F>,
-    /// `W_lᵀ` (`[out, in]`) at the offset of `W_l`: each worker transposes the weights into
-    /// its own copy, so that the workers' transposes run in parallel and each one's backward
-    /// products read lines its own core wrote (workload D, 2 threads: 3-4% more steps/s than
-    /// one shared copy transposed before the workers start).
-    wt: Vec<F>,
+    /// `W_lᵀ` (`[out, in]`) of each layer but the first, in the column panels of the kernels'
+    /// tile width ([`Rhs::panels`]), so that a tile reads its rows of `B` contiguously. Each
+    /// worker transposes the weights into its own copy at the start of its pass: the workers'
+    /// transposes run in parallel, and each one's backward products read lines its own core
+    /// wrote (workload D, 2 threads: 3-4% more steps/s than one shared copy transposed before
+    /// the workers start).
+    wt: Vec<Vec<F>>,
     /// `Σ w_i Σ_j r_ij²` over this worker's rows.
     loss: F,
 }
@@ -106,7 +108,13 @@ impl<F: Float> FusedTrainer<F> {
                         vec![F::ZERO; c * layout.max_width()],
                     ],
                     grad: vec![F::ZERO; layout.num_parameters()],
-                    wt: vec![F::ZERO; layout.num_parameters()],
+                    // Room for the widest panels of any family.
+                    wt: (0..nl)
+                        .map(|l| match l {
+                            0 => Vec::new(),
+                            _ => vec![F::ZERO; sizes[l].next_multiple_of(32) * sizes[l + 1]],
+                        })
+                        .collect(),
                     loss: F::ZERO,
                 }
             })
@@ -252,22 +260,13 @@ impl<F: Float> FusedTrainer<F> {
         }
         let (net, isa) = (&self.net, self.isa);
         let run = |w: &mut Worker<F>| {
-            // W_lᵀ for the backward products (the first layer's is never needed); a worker
-            // without rows has no backward pass.
-            let mut wt = std::mem::take(&mut w.wt);
-            for l in (1..layout.layers()).filter(|_| w.rows > 0) {
-                let (i, o) = (sizes[l], sizes[l + 1]);
-                transpose(isa, net.w(l), layout.wb_mut(&mut wt, l).0, i, o);
-            }
             let pass = Pass {
                 w,
                 net,
-                wt: &wt,
                 input,
                 loss,
             };
             dispatch::run(isa, pass);
-            w.wt = wt;
         };
         if parallel {
             self.workers.par_iter_mut().for_each(run);
@@ -353,7 +352,6 @@ impl<F: Float> FusedTrainer<F> {
 struct Pass<'a, 'l, F> {
     w: &'a mut Worker<F>,
     net: &'a FusedMlp<F>,
-    wt: &'a [F],
     input: &'a [F],
     loss: &'a ResidualLoss<'l, F>,
 }
@@ -362,18 +360,17 @@ impl<F: Float> Kernel for Pass<'_, '_, F> {
     type Out = ();
     #[inline(always)]
     fn run<const ISA: u8>(self) {
-        forward_backward::<F, ISA>(self.w, self.net, self.wt, self.input, self.loss);
+        forward_backward::<F, ISA>(self.w, self.net, self.input, self.loss);
     }
 }
 
-/// Forward pass, loss and backward pass on the worker's rows, [`CHUNK`] rows at a time (the
-/// whole chain per chunk, so that its activations stay in cache); the chunks' weight and bias
-/// gradients are summed in row order.
+/// The weight transposes into the worker's `wt`, then the forward pass, loss and backward
+/// pass on its rows, [`CHUNK`] rows at a time (the whole chain per chunk, so that its
+/// activations stay in cache); the chunks' weight and bias gradients are summed in row order.
 #[inline(always)]
 fn forward_backward<F: Float, const ISA: u8>(
     w: &mut Worker<F>,
     net: &FusedMlp<F>,
-    wt: &[F],
     input: &[F],
     loss: &ResidualLoss<'_, F>,
 ) {
@@ -382,6 +379,20 @@ fn forward_backward<F: Float, const ISA: u8>(
     let din0 = sizes[0];
     if w.rows == 0 {
         w.grad.fill(F::ZERO);
+        w.loss = F::ZERO;
+        return;
+    }
+    // W_lᵀ for the backward products (the first layer's is never needed).
+    let mut wt = std::mem::take(&mut w.wt);
+    for (l, dst) in wt.iter_mut().enumerate().skip(1) {
+        let t = Transpose {
+            src: net.w(l),
+            dst,
+            rows: sizes[l],
+            cols: sizes[l + 1],
+            width: wt_width::<F, ISA>(sizes[l]),
+        };
+        t.run::<ISA>();
     }
     w.loss = F::ZERO;
     let mut c0 = 0;
@@ -389,9 +400,10 @@ fn forward_backward<F: Float, const ISA: u8>(
         let rows = (w.rows - c0).min(CHUNK);
         let r0 = w.r0 + c0;
         let x = &input[r0 * din0..(r0 + rows) * din0];
-        chunk::<F, ISA>(w, net, wt, x, r0, rows, c0 == 0, loss);
+        chunk::<F, ISA>(w, net, &wt, x, r0, rows, c0 == 0, loss);
         c0 += rows;
     }
+    w.wt = wt;
 }
 
 /// The forward pass, loss and backward pass of rows `r0 .. r0 + rows` of the batch (input
@@ -401,7 +413,7 @@ fn forward_backward<F: Float, const ISA: u8>(
 fn chunk<F: Float, const ISA: u8>(
     w: &mut Worker<F>,
     net: &FusedMlp<F>,
-    wt: &[F],
+    wt: &[Vec<F>],
     x: &[F],
     r0: usize,
     rows: usize,
@@ -457,10 +469,7 @@ fn chunk<F: Float, const ISA: u8>(
             rs: 1,
             ps: din,
         };
-        let rhs = Rhs {
-            data: &cur[..],
-            ld: dout,
-        };
+        let rhs = Rhs::rows(&cur[..], dout);
         let mut epi = if first {
             Epilogue::Store { out: gw, ld: dout }
         } else {
@@ -479,9 +488,9 @@ fn chunk<F: Float, const ISA: u8>(
                 rs: dout,
                 ps: 1,
             };
-            let rhs = Rhs {
-                data: layout.w(wt, l),
-                ld: din,
+            let rhs = match wt_width::<F, ISA>(din) {
+                w if w == din => Rhs::rows(&wt[l], din),
+                w => Rhs::panels(&wt[l], dout, w),
             };
             let mut epi = if silu {
                 Epilogue::Scale {
@@ -499,6 +508,18 @@ fn chunk<F: Float, const ISA: u8>(
             gemm::<F, ISA>(rows, din, dout, lhs, rhs, &mut epi);
             std::mem::swap(&mut cur, &mut nxt);
         }
+    }
+}
+
+/// The panel width of `W_lᵀ` for a layer of `din` inputs: the kernels' tile width when `din`
+/// is a multiple of it, else `din` (one panel: `W_lᵀ` row-major, as a width-1 layer's
+/// one-column product needs).
+fn wt_width<F: Float, const ISA: u8>(din: usize) -> usize {
+    let nr = panel_width::<F, ISA>();
+    if din.is_multiple_of(nr) {
+        nr
+    } else {
+        din
     }
 }
 
