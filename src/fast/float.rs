@@ -85,3 +85,35 @@ macro_rules! impl_float {
 
 impl_float!(f32, 8);
 impl_float!(f64, 4);
+
+#[cfg(test)]
+mod tests {
+    use super::Float;
+
+    /// The flush keeps the smallest normal numbers of either sign and zeroes everything
+    /// strictly between them (the subnormals of both signs).
+    fn flush_boundaries<F: Float>() {
+        let min = F::MIN_POSITIVE.to_f64();
+        for (x, kept) in [
+            (min, true),
+            (-min, true),
+            (min / 2.0, false),
+            (-min / 2.0, false),
+            (0.0, false),
+            (1.0, true),
+        ] {
+            let x = F::from_f64(x);
+            let want = if kept { x } else { F::ZERO };
+            assert_eq!(
+                x.flush_subnormal().to_f64().to_bits(),
+                want.to_f64().to_bits()
+            );
+        }
+    }
+
+    #[test]
+    fn flush_subnormal_keeps_the_normals_and_zeroes_the_rest() {
+        flush_boundaries::<f32>();
+        flush_boundaries::<f64>();
+    }
+}

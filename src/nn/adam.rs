@@ -174,3 +174,21 @@ impl Adam {
         self.v.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::flush_subnormal;
+
+    /// The smallest normal numbers of either sign are kept; everything strictly between them
+    /// (the subnormals of both signs, and zero) becomes `+0`.
+    #[test]
+    fn flush_keeps_the_normals_and_zeroes_the_subnormals() {
+        let min = f64::MIN_POSITIVE;
+        for x in [min, -min, 1.0, -3.5] {
+            assert_eq!(flush_subnormal(x), x);
+        }
+        for x in [min / 2.0, -min / 2.0, 5e-324, -0.0] {
+            assert_eq!(flush_subnormal(x).to_bits(), 0, "{x:e}");
+        }
+    }
+}
