@@ -82,7 +82,9 @@ pub(crate) fn all_finite<F: Float>(isa: Isa, xs: &[F]) -> bool {
 /// columns of `srcᵀ`: element `(c, r)` of `srcᵀ` at `(r / width) · cols · width + c · width +
 /// r mod width` (the layout of `Rhs::panels`; `width = rows` is the plain `[cols, rows]`).
 /// The last panel's padding is not written. As a [`Kernel`] so that the trainer can run it
-/// inside its own dispatched pass.
+/// inside its own dispatched pass. Panics unless `src` holds `rows · cols` values and `dst`
+/// whole panels (`⌈rows / width⌉ · cols · width`), and on `cols` or `width` 0 (internal: the
+/// trainer sizes them from the layer widths).
 pub(crate) struct Transpose<'a, F> {
     pub src: &'a [F],
     pub dst: &'a mut [F],
@@ -95,17 +97,24 @@ impl<F: Float> Kernel for Transpose<'_, F> {
     type Out = ();
     #[inline(always)]
     fn run<const ISA: u8>(self) {
-        const B: usize = 8;
         let (rows, cols, w) = (self.rows, self.cols, self.width);
-        // Per panel, blocks of 8 columns of `src`: the reads stay in one cache line per row,
-        // the writes in 8 panel rows.
-        for r0 in (0..rows).step_by(w) {
-            let panel = &mut self.dst[(r0 / w) * cols * w..];
-            for c0 in (0..cols).step_by(B) {
-                for r in r0..(r0 + w).min(rows) {
-                    for c in c0..(c0 + B).min(cols) {
-                        panel[c * w + r - r0] = self.src[r * cols + c];
-                    }
+        assert!(self.src.len() >= rows * cols && self.dst.len() >= rows.div_ceil(w) * cols * w);
+        // Per panel (`w` rows of `src`, `cols · w` elements of `dst`, in L1 for the kernels'
+        // widths), each row of `src` read once, in order, into column `i` of the panel.
+        for (q, panel) in self
+            .dst
+            .chunks_mut(cols * w)
+            .enumerate()
+            .take(rows.div_ceil(w))
+        {
+            let r0 = q * w;
+            for (i, row) in self.src[r0 * cols..]
+                .chunks_exact(cols)
+                .take(w.min(rows - r0))
+                .enumerate()
+            {
+                for (d, &x) in panel.chunks_exact_mut(w).zip(row) {
+                    d[i] = x;
                 }
             }
         }
