@@ -283,3 +283,34 @@ fn two_thread_adam_is_the_one_thread_update() {
         assert_eq!(tr.net().to_mlp(), reference);
     }
 }
+
+/// A step whose gradient overflows is refused and changes nothing, on one thread and on two
+/// (where the check runs split, as Adam does): the next finite step gives the bits of a
+/// trainer that never saw the bad batch.
+#[test]
+fn a_non_finite_gradient_is_refused_and_changes_nothing() {
+    let n = 16;
+    let (data, features, net, mut rng) = setup(n);
+    let sde = Vp::song();
+    let (mut bad, mut good) = (
+        SdeEpsBuffers::<f64>::new(n, 64, features.clone()),
+        SdeEpsBuffers::<f64>::new(n, 64, features),
+    );
+    // x(t) ~ 1e300: the network's output is ~1e302 and the weight gradients overflow.
+    bad.draw(&sde, data.mapv(|x| x * 1e300).view(), 1e-3, &mut rng)
+        .unwrap();
+    good.draw(&sde, data.view(), 1e-3, &mut rng).unwrap();
+    let adam = Adam::new(1e-3).unwrap();
+    for threads in [1, 2] {
+        let mut tr = FusedTrainer::<f64>::new(&net, &adam, n, threads).unwrap();
+        let err = tr.step(&bad).unwrap_err();
+        assert!(err.to_string().contains("gradient"), "{threads}: {err}");
+        assert_eq!((tr.net().to_mlp(), tr.steps()), (net.clone(), 0));
+        // A non-finite gradient that is only evaluated leaves nothing behind either.
+        tr.loss_and_grad(&bad).unwrap();
+        tr.step(&good).unwrap();
+        let mut fresh = FusedTrainer::<f64>::new(&net, &adam, n, threads).unwrap();
+        fresh.step(&good).unwrap();
+        assert_eq!(tr.net().to_mlp(), fresh.net().to_mlp(), "{threads} threads");
+    }
+}
