@@ -513,7 +513,8 @@ mod tests {
 
     /// `B` in column panels gives the bits of `B` row-major, on every family and shape with
     /// more than one column (one column row-major is the one-column product, in lanes), with
-    /// panels one and two tiles wide; panels that a tile would straddle are refused.
+    /// panels one and two tiles wide, from a buffer that ends at the last element read; one
+    /// element shorter, or panels that a tile would straddle, are refused.
     fn panels_match_rows<F: Float>() {
         for isa in Isa::supported() {
             let nr = dispatch::run(isa, Width::<F>(std::marker::PhantomData));
@@ -553,8 +554,21 @@ mod tests {
                         out: &mut got,
                         ld: n,
                     };
-                    let b = Rhs::panels(&packed, k, pw);
+                    // Up to the last column's last row, no further: enough, and one less is
+                    // refused.
+                    let need = (n - 1) / pw * k * pw + (k - 1) * pw + (n - 1) % pw + 1;
+                    let b = Rhs::panels(&packed[..need], k, pw);
                     dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    let short = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut out = vec![F::ZERO; m * n];
+                        let epi = &mut Epilogue::Store {
+                            out: &mut out,
+                            ld: n,
+                        };
+                        let b = Rhs::panels(&packed[..need - 1], k, pw);
+                        dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    }));
+                    assert!(short.is_err(), "{isa:?} {m} {n} {k} pw {pw}: short rhs ran");
                     let bits = |v: &[F]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
                     assert_eq!(
                         bits(&got),
