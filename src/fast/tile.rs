@@ -253,6 +253,8 @@ pub(crate) fn madd<F: Float, const ISA: u8>(a: F, b: F, c: F) -> F {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast::dispatch::{self, Isa, Kernel};
+    use crate::fast::gemm::{panel_width, Gemm};
 
     /// The scalar arm of [`Epilogue::BiasReluDot`] (leftover columns, which `mlp::forward`
     /// never hands it): column `j` goes to lane `j mod L` as `fma(relu(v + bias), w, lane)`,
@@ -285,5 +287,124 @@ mod tests {
         // the 1 (1e-16); adjacent pairs give 2⁻⁵³.
         let mut x = [1.0, 1e-16, -1.0, 1e-16];
         assert_eq!(pairwise_sum(&mut x), 2e-16);
+    }
+
+    /// Small values whose products and sums are exact enough to compare layouts bit for bit.
+    fn values<F: Float>(len: usize, seed: usize) -> Vec<F> {
+        (0..len)
+            .map(|i| F::from_f64((((i * 37 + seed * 11) % 23) as f64 - 11.0) / 7.0))
+            .collect()
+    }
+
+    /// Shapes with leftover rows and columns (tiles of 4, 2 and 1 rows, half and single columns).
+    const SHAPES: [(usize, usize, usize); 6] = [
+        (13, 37, 9),
+        (64, 64, 64),
+        (2, 17, 33),
+        (9, 24, 5),
+        (17, 40, 12),
+        (64, 256, 96),
+    ];
+
+    /// The tile width of a family, as a kernel (it is a const of the family's instantiation).
+    struct Width<F>(std::marker::PhantomData<F>);
+
+    impl<F: Float> Kernel for Width<F> {
+        type Out = usize;
+        fn run<const ISA: u8>(self) -> usize {
+            panel_width::<F, ISA>()
+        }
+    }
+
+    /// `B` in column panels gives the bits of `B` row-major, on every family and shape with
+    /// more than one column (one column row-major is the one-column product, in lanes), with
+    /// panels one and two tiles wide, from a buffer that ends at the last element read; one
+    /// element shorter, or panels that a tile would straddle, are refused.
+    fn panels_match_rows<F: Float>() {
+        for isa in Isa::supported() {
+            let nr = dispatch::run(isa, Width::<F>(std::marker::PhantomData));
+            for (m, n, k) in SHAPES.into_iter().filter(|s| s.1 > 1 && s.2 > 0) {
+                let (ad, bd) = (values::<F>(m * k, 1), values::<F>(k * n, 2));
+                let a = Lhs {
+                    data: &ad[..],
+                    rs: k,
+                    ps: 1,
+                };
+                let mut want = vec![F::ZERO; m * n];
+                let epi = &mut Epilogue::Store {
+                    out: &mut want,
+                    ld: n,
+                };
+                dispatch::run(
+                    isa,
+                    Gemm {
+                        m,
+                        n,
+                        k,
+                        a,
+                        b: Rhs::rows(&bd, n),
+                        epi,
+                    },
+                );
+                for pw in [nr, 2 * nr] {
+                    // Padding NaN: a read of it would show in the output.
+                    let mut packed = vec![F::from_f64(f64::NAN); n.next_multiple_of(pw) * k];
+                    for p in 0..k {
+                        for j in 0..n {
+                            packed[(j / pw) * k * pw + p * pw + j % pw] = bd[p * n + j];
+                        }
+                    }
+                    let mut got = vec![F::ZERO; m * n];
+                    let epi = &mut Epilogue::Store {
+                        out: &mut got,
+                        ld: n,
+                    };
+                    // Up to the last column's last row, no further: enough, and one less is
+                    // refused.
+                    let need = (n - 1) / pw * k * pw + (k - 1) * pw + (n - 1) % pw + 1;
+                    let b = Rhs::panels(&packed[..need], k, pw);
+                    dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    let short = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut out = vec![F::ZERO; m * n];
+                        let epi = &mut Epilogue::Store {
+                            out: &mut out,
+                            ld: n,
+                        };
+                        let b = Rhs::panels(&packed[..need - 1], k, pw);
+                        dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    }));
+                    assert!(short.is_err(), "{isa:?} {m} {n} {k} pw {pw}: short rhs ran");
+                    let bits = |v: &[F]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{isa:?} {} {m} {n} {k} pw {pw}",
+                        F::NAME
+                    );
+                }
+                if n > nr / 2 {
+                    let packed = vec![F::ZERO; n.next_multiple_of(nr) * k];
+                    let straddles = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let mut out = vec![F::ZERO; m * n];
+                        let epi = &mut Epilogue::Store {
+                            out: &mut out,
+                            ld: n,
+                        };
+                        let b = Rhs::panels(&packed, k, nr / 2);
+                        dispatch::run(isa, Gemm { m, n, k, a, b, epi });
+                    }));
+                    assert!(
+                        straddles.is_err(),
+                        "{isa:?} {m} {n} {k}: half-tile panels ran"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rhs_in_column_panels_gives_the_row_major_bits() {
+        panels_match_rows::<f64>();
+        panels_match_rows::<f32>();
     }
 }
