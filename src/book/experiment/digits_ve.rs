@@ -57,7 +57,7 @@ impl DigitsVeConfig {
             steps: 200,
             classifier: ClassifierConfig::book(),
             seed: 31,
-            timing_repeats: 3,
+            timing_repeats: 5,
             timing_steps: 300,
             held_out_times: 8,
             held_out_seed: 42,
