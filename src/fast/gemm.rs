@@ -276,7 +276,7 @@ pub fn matmul<F: Float>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Every kernel family the CPU has (on an AVX-512 machine: AVX-512, AVX2 + FMA and
     //! portable), each against a scalar reference that sums `p` in increasing order (the order
     //! they promise), with one fused multiply-add per product for the vector families and a
@@ -350,7 +350,8 @@ mod tests {
         (c, abs)
     }
 
-    fn values<F: Float>(len: usize, seed: usize) -> Vec<F> {
+    /// Small values whose products and sums are exact enough to compare layouts bit for bit.
+    pub(crate) fn values<F: Float>(len: usize, seed: usize) -> Vec<F> {
         (0..len)
             .map(|i| F::from_f64((((i * 37 + seed * 11) % 23) as f64 - 11.0) / 7.0))
             .collect()

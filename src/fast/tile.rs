@@ -254,6 +254,7 @@ pub(crate) fn madd<F: Float, const ISA: u8>(a: F, b: F, c: F) -> F {
 mod tests {
     use super::*;
     use crate::fast::dispatch::{self, Isa, Kernel};
+    use crate::fast::gemm::tests::values;
     use crate::fast::gemm::{panel_width, Gemm};
 
     /// The scalar arm of [`Epilogue::BiasReluDot`] (leftover columns, which `mlp::forward`
@@ -287,13 +288,6 @@ mod tests {
         // the 1 (1e-16); adjacent pairs give 2⁻⁵³.
         let mut x = [1.0, 1e-16, -1.0, 1e-16];
         assert_eq!(pairwise_sum(&mut x), 2e-16);
-    }
-
-    /// Small values whose products and sums are exact enough to compare layouts bit for bit.
-    fn values<F: Float>(len: usize, seed: usize) -> Vec<F> {
-        (0..len)
-            .map(|i| F::from_f64((((i * 37 + seed * 11) % 23) as f64 - 11.0) / 7.0))
-            .collect()
     }
 
     /// Shapes with leftover rows and columns (tiles of 4, 2 and 1 rows, half and single columns).
