@@ -357,7 +357,7 @@ pub(crate) mod tests {
             .collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 11] = [
+    pub(crate) const SHAPES: [(usize, usize, usize); 11] = [
         (13, 37, 9),
         (64, 64, 64),
         (7, 16, 1),

@@ -254,7 +254,7 @@ pub(crate) fn madd<F: Float, const ISA: u8>(a: F, b: F, c: F) -> F {
 mod tests {
     use super::*;
     use crate::fast::dispatch::{self, Isa, Kernel};
-    use crate::fast::gemm::tests::values;
+    use crate::fast::gemm::tests::{values, SHAPES};
     use crate::fast::gemm::{panel_width, Gemm};
 
     /// The scalar arm of [`Epilogue::BiasReluDot`] (leftover columns, which `mlp::forward`
@@ -289,16 +289,6 @@ mod tests {
         let mut x = [1.0, 1e-16, -1.0, 1e-16];
         assert_eq!(pairwise_sum(&mut x), 2e-16);
     }
-
-    /// Shapes with leftover rows and columns (tiles of 4, 2 and 1 rows, half and single columns).
-    const SHAPES: [(usize, usize, usize); 6] = [
-        (13, 37, 9),
-        (64, 64, 64),
-        (2, 17, 33),
-        (9, 24, 5),
-        (17, 40, 12),
-        (64, 256, 96),
-    ];
 
     /// The tile width of a family, as a kernel (it is a const of the family's instantiation).
     struct Width<F>(std::marker::PhantomData<F>);
