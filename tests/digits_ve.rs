@@ -286,7 +286,7 @@ fn sigma_max_is_the_largest_pairwise_distance() {
 }
 
 /// The experiment end to end on a tiny configuration: four rows (VE ancestral and EM, VP
-/// f32 with ReLU and with SiLU), finite verdicts, positive timings, the held-out losses of the
+/// f32 with ReLU and with SiLU), finite verdicts, the held-out losses of the
 /// two f32 networks with ReLU's as the reference of the paired difference.
 #[test]
 fn digits_ve_experiment_runs_end_to_end() {
@@ -306,8 +306,6 @@ fn digits_ve_experiment_runs_end_to_end() {
             steps: 20,
             ..ClassifierConfig::book()
         },
-        timing_repeats: 1,
-        timing_steps: 3,
         ..DigitsVeConfig::book()
     };
     let r = run(&cfg).unwrap();
@@ -336,12 +334,10 @@ fn digits_ve_experiment_runs_end_to_end() {
     let (a, b) = (&r.held_out[0], &r.held_out[1]);
     assert!((b.paired_difference.0 - (b.loss.0 - a.loss.0)).abs() < 1e-12);
     assert!(b.paired_difference.0 != 0.0, "the two networks differ");
-    assert!(r.timing_silu > 0.0);
     for row in &r.rows {
         assert!(row.quality.fd_pixels.is_finite() && row.quality.fd_features.is_finite());
         assert_eq!(row.quality.classes.histogram.iter().sum::<usize>(), 30);
     }
-    assert!(r.timing.0 > 0.0 && r.timing.1 > 0.0);
     assert!(
         (r.sigma_max - largest_pairwise_distance(Digits::book().unwrap().train.view()).unwrap())
             .abs()

@@ -6,6 +6,7 @@ mod conditional;
 mod data;
 mod model;
 mod nearest;
+mod step_timing;
 
 pub use bits::{
     bits_per_dim, dequantise, flow_log_p, offset_bits, ClassMixtureBaseline, FlowLogP,
@@ -21,3 +22,4 @@ pub use model::{
     Trained,
 };
 pub use nearest::{largest_pairwise_distance, near_copy_fraction, nearest_neighbours, NearCopy};
+pub use step_timing::step_seconds;

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::fast::{input_scale, Float, FusedTrainer, SdeEpsBuffers, TimeFeatures};
 use crate::nn::{Activation, Adam, Ema, Mlp};
 use crate::progress::ProgressBar;
-use crate::rng::seeded;
+use crate::rng::{seeded, SeededRng};
 use crate::score::ScoreFn;
 use crate::sde::LinearSde;
 
@@ -234,62 +234,7 @@ pub(crate) fn train_eps(
     config: &DigitsTrainConfig,
     progress: Option<ProgressBar>,
 ) -> Result<Trained> {
-    let (n, d) = train.dim();
-    if n == 0 || d == 0 {
-        return Err(Error::param("training set", "needs at least one image"));
-    }
-    crate::error::all_finite(train.iter(), "training set")?;
-    if config.steps == 0 || config.batch == 0 {
-        return Err(Error::param("steps, batch", "must be >= 1"));
-    }
-    let classes = labelled.as_ref().map_or(0, |l| l.classes);
-    if let Some(l) = &labelled {
-        crate::error::check_len("training labels", n, l.labels.len())?;
-        if let Some(y) = l.labels.iter().find(|&&y| y as usize >= l.classes) {
-            return Err(Error::param(
-                "training labels",
-                format!("must be < {}, got {y}", l.classes),
-            ));
-        }
-        if !(0.0..=1.0).contains(&l.p) {
-            return Err(Error::param(
-                "label dropout",
-                format!("must lie in [0, 1], got {}", l.p),
-            ));
-        }
-    }
-    if labelled.is_some() && config.input_scaling {
-        return Err(Error::param(
-            "input_scaling",
-            "is implemented for the unconditional model only",
-        ));
-    }
-    let data_var = if config.input_scaling {
-        let v = mean_pixel_variance(train);
-        crate::error::positive(v, "training images' mean per-pixel variance s_d^2")?;
-        Some(v)
-    } else {
-        None
-    };
-    let mut rng = seeded(config.seed);
-    let features = if config.frequencies == 0 {
-        TimeFeatures::Raw
-    } else {
-        TimeFeatures::gaussian_fourier(config.frequencies, config.scale, &mut rng)?
-    };
-    let mut sizes = vec![d + features.count() + classes];
-    sizes.extend(&config.hidden);
-    sizes.push(d);
-    let net = Mlp::new(&sizes, config.activation, &mut rng)?;
-    let run = Run {
-        train,
-        labelled: labelled.as_ref(),
-        sde,
-        config,
-        features: &features,
-        data_var,
-        progress,
-    };
+    let (run, net, mut rng) = Run::new(train, labelled.as_ref(), sde, config, progress)?;
     let (net, ema, losses) = match config.precision {
         Precision::F64 => run.steps::<f64>(&net, &mut rng)?,
         Precision::F32 => run.steps::<f32>(&net, &mut rng)?,
@@ -297,9 +242,9 @@ pub(crate) fn train_eps(
     Ok(Trained {
         net,
         ema,
-        features,
+        features: run.features,
         losses,
-        data_var,
+        data_var: run.data_var,
     })
 }
 
@@ -317,28 +262,102 @@ pub fn mean_pixel_variance(x: ArrayView2<f64>) -> f64 {
 }
 
 /// One training run's settings, checked, for the loop in either precision.
-struct Run<'a> {
+pub(super) struct Run<'a> {
     train: ArrayView2<'a, f64>,
     labelled: Option<&'a LabelDropout<'a>>,
     sde: &'a dyn LinearSde,
-    config: &'a DigitsTrainConfig,
-    features: &'a TimeFeatures,
+    pub(super) config: &'a DigitsTrainConfig,
+    features: TimeFeatures,
     data_var: Option<f64>,
     progress: Option<ProgressBar>,
 }
 
-impl Run<'_> {
-    /// The loop on the fused trainer in `F` from the weights `net`: the last weights, the
-    /// EMA weights (updated from the `f64` widening of each step's weights) and the losses.
-    fn steps<F: Float>(&self, net: &Mlp, rng: &mut impl rand::Rng) -> Result<(Mlp, Mlp, Vec<f64>)> {
-        let (config, labelled, sde) = (self.config, self.labelled, self.sde);
-        let (n, d) = self.train.dim();
+/// The fused trainer of a [`Run`] in `F`, with its buffers and the minibatch they are drawn
+/// from (no allocation per step).
+pub(super) struct Stepper<F: Float> {
+    pub(super) trainer: FusedTrainer<F>,
+    pub(super) bufs: SdeEpsBuffers<F>,
+    x0: Array2<f64>,
+    y: Vec<Option<usize>>,
+}
+
+impl<'a> Run<'a> {
+    /// Checks the settings and draws, from `config.seed`, what comes before the first step:
+    /// the time features, then the initial weights. Returns the run, those weights and the
+    /// generator that goes on to draw the minibatches.
+    pub(super) fn new(
+        train: ArrayView2<'a, f64>,
+        labelled: Option<&'a LabelDropout<'a>>,
+        sde: &'a dyn LinearSde,
+        config: &'a DigitsTrainConfig,
+        progress: Option<ProgressBar>,
+    ) -> Result<(Self, Mlp, SeededRng)> {
+        let (n, d) = train.dim();
+        if n == 0 || d == 0 {
+            return Err(Error::param("training set", "needs at least one image"));
+        }
+        crate::error::all_finite(train.iter(), "training set")?;
+        if config.steps == 0 || config.batch == 0 {
+            return Err(Error::param("steps, batch", "must be >= 1"));
+        }
         let classes = labelled.map_or(0, |l| l.classes);
-        let mut trainer =
+        if let Some(l) = labelled {
+            crate::error::check_len("training labels", n, l.labels.len())?;
+            if let Some(y) = l.labels.iter().find(|&&y| y as usize >= l.classes) {
+                return Err(Error::param(
+                    "training labels",
+                    format!("must be < {}, got {y}", l.classes),
+                ));
+            }
+            if !(0.0..=1.0).contains(&l.p) {
+                return Err(Error::param(
+                    "label dropout",
+                    format!("must lie in [0, 1], got {}", l.p),
+                ));
+            }
+        }
+        if labelled.is_some() && config.input_scaling {
+            return Err(Error::param(
+                "input_scaling",
+                "is implemented for the unconditional model only",
+            ));
+        }
+        let data_var = if config.input_scaling {
+            let v = mean_pixel_variance(train);
+            crate::error::positive(v, "training images' mean per-pixel variance s_d^2")?;
+            Some(v)
+        } else {
+            None
+        };
+        let mut rng = seeded(config.seed);
+        let features = if config.frequencies == 0 {
+            TimeFeatures::Raw
+        } else {
+            TimeFeatures::gaussian_fourier(config.frequencies, config.scale, &mut rng)?
+        };
+        let mut sizes = vec![d + features.count() + classes];
+        sizes.extend(&config.hidden);
+        sizes.push(d);
+        let net = Mlp::new(&sizes, config.activation, &mut rng)?;
+        let run = Run {
+            train,
+            labelled,
+            sde,
+            config,
+            features,
+            data_var,
+            progress,
+        };
+        Ok((run, net, rng))
+    }
+
+    /// A fused trainer in `F` from the weights `net`, with this run's buffers.
+    pub(super) fn stepper<F: Float>(&self, net: &Mlp) -> Result<Stepper<F>> {
+        let config = self.config;
+        let d = self.train.ncols();
+        let classes = self.labelled.map_or(0, |l| l.classes);
+        let trainer =
             FusedTrainer::<F>::new(net, &Adam::new(config.lr)?, config.batch, config.threads)?;
-        let mut ema = Ema::new(net, config.ema_decay)?.with_warmup();
-        // The f64 widening of each step's weights, written in place (no allocation per step).
-        let mut current = net.clone();
         let mut bufs =
             SdeEpsBuffers::<F>::labelled(config.batch, d, self.features.clone(), classes);
         if let Some(v) = self.data_var {
@@ -348,32 +367,58 @@ impl Run<'_> {
             bufs = bufs.with_dequantisation(super::bits::DELTA)?;
         }
         if config.likelihood_weighting {
-            bufs = bufs.with_likelihood_weighting(sde, config.t_eps)?;
+            bufs = bufs.with_likelihood_weighting(self.sde, config.t_eps)?;
         }
-        let mut x0 = Array2::zeros((config.batch, d));
-        let mut y = vec![None; config.batch];
+        Ok(Stepper {
+            trainer,
+            bufs,
+            x0: Array2::zeros((config.batch, d)),
+            y: vec![None; config.batch],
+        })
+    }
+
+    /// Draws the next minibatch into `s`'s buffers: the rows (with replacement), with
+    /// `labelled` their kept or dropped labels, then the times and the noise.
+    pub(super) fn draw<F: Float>(
+        &self,
+        s: &mut Stepper<F>,
+        rng: &mut impl rand::Rng,
+    ) -> Result<()> {
+        let n = self.train.nrows();
+        for (b, mut row) in s.x0.rows_mut().into_iter().enumerate() {
+            let i = rng.random_range(0..n);
+            row.assign(&self.train.row(i));
+            if let Some(l) = self.labelled {
+                s.y[b] = (rng.random::<f64>() >= l.p).then_some(l.labels[i] as usize);
+            }
+        }
+        let t_eps = self.config.t_eps;
+        if self.labelled.is_some() {
+            s.bufs
+                .draw_labelled(self.sde, s.x0.view(), &s.y, t_eps, rng)
+        } else {
+            s.bufs.draw(self.sde, s.x0.view(), t_eps, rng)
+        }
+    }
+
+    /// The loop on the fused trainer in `F` from the weights `net`: the last weights, the
+    /// EMA weights (updated from the `f64` widening of each step's weights) and the losses.
+    fn steps<F: Float>(&self, net: &Mlp, rng: &mut impl rand::Rng) -> Result<(Mlp, Mlp, Vec<f64>)> {
+        let mut s = self.stepper::<F>(net)?;
+        let mut ema = Ema::new(net, self.config.ema_decay)?.with_warmup();
+        // The f64 widening of each step's weights, written in place (no allocation per step).
+        let mut current = net.clone();
         let mut losses = vec![];
-        for step in 0..config.steps {
-            for (b, mut row) in x0.rows_mut().into_iter().enumerate() {
-                let i = rng.random_range(0..n);
-                row.assign(&self.train.row(i));
-                if let Some(l) = labelled {
-                    y[b] = (rng.random::<f64>() >= l.p).then_some(l.labels[i] as usize);
-                }
-            }
-            if labelled.is_some() {
-                bufs.draw_labelled(sde, x0.view(), &y, config.t_eps, rng)?;
-            } else {
-                bufs.draw(sde, x0.view(), config.t_eps, rng)?;
-            }
-            let loss = trainer.step(&bufs)?.to_f64();
+        for step in 0..self.config.steps {
+            self.draw(&mut s, rng)?;
+            let loss = s.trainer.step(&s.bufs)?.to_f64();
             if !loss.is_finite() {
                 return Err(Error::param(
                     "training",
                     format!("non-finite loss at step {step}: lower the learning rate"),
                 ));
             }
-            trainer.net().write_to(&mut current)?;
+            s.trainer.net().write_to(&mut current)?;
             ema.update(&current)?;
             if step % 100 == 0 {
                 losses.push(loss);
@@ -382,6 +427,6 @@ impl Run<'_> {
                 p.inc(1);
             }
         }
-        Ok((trainer.net().to_mlp(), ema.into_model(), losses))
+        Ok((s.trainer.net().to_mlp(), ema.into_model(), losses))
     }
 }

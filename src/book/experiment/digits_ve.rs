@@ -37,10 +37,6 @@ pub struct DigitsVeConfig {
     pub classifier: ClassifierConfig,
     /// The sampling seed (the VP `f64` network's, so the `f32` row differs only in training).
     pub seed: u64,
-    /// The speed comparison: this many short VP trainings in each precision, alternating
-    /// `f64`, `f32`, of `timing_steps` steps each; the fastest of each counts.
-    pub timing_repeats: usize,
-    pub timing_steps: usize,
     /// The held-out eps loss of the `f32` networks: each test image at this many equally
     /// spaced times, one noise draw each, from `held_out_seed`.
     pub held_out_times: usize,
@@ -57,8 +53,6 @@ impl DigitsVeConfig {
             steps: 200,
             classifier: ClassifierConfig::book(),
             seed: 31,
-            timing_repeats: 5,
-            timing_steps: 300,
             held_out_times: 8,
             held_out_seed: 42,
         }
@@ -113,11 +107,6 @@ pub struct DigitsVeReport {
     /// VE (ancestral, Euler-Maruyama), then VP `f32` with ReLU and with SiLU (ancestral); EMA
     /// weights throughout.
     pub rows: Vec<VeRow>,
-    /// The fastest `(f64, f32)` seconds of the alternating short ReLU trainings.
-    pub timing: (f64, f64),
-    /// The fastest seconds of the same short training in `f32` with SiLU (alternating with
-    /// the other two).
-    pub timing_silu: f64,
     /// The held-out eps loss of the `f32` networks (EMA weights), ReLU then SiLU.
     pub held_out: Vec<HeldOut>,
     /// For each far sample of the VE ancestral run, at its largest final pixel: the prior
@@ -242,31 +231,8 @@ pub fn run(config: &DigitsVeConfig) -> Result<DigitsVeReport> {
             }
         })
         .collect();
-    let (mut timing, mut timing_silu) = ((f64::INFINITY, f64::INFINITY), f64::INFINITY);
-    for _ in 0..config.timing_repeats {
-        for (precision, activation) in [
-            (Precision::F64, Activation::Relu),
-            (Precision::F32, Activation::Relu),
-            (Precision::F32, Activation::Silu),
-        ] {
-            let short = DigitsTrainConfig {
-                steps: config.timing_steps,
-                precision,
-                activation,
-                ..config.train.clone()
-            };
-            let (_, s) = timed(train, &vp, &short)?;
-            match (precision, activation) {
-                (Precision::F64, _) => timing.0 = timing.0.min(s),
-                (Precision::F32, Activation::Relu) => timing.1 = timing.1.min(s),
-                _ => timing_silu = timing_silu.min(s),
-            }
-        }
-    }
     Ok(DigitsVeReport {
         config: config.clone(),
-        timing,
-        timing_silu,
         held_out,
         far_trace,
         sigma_max: ve.scale().sigma_max(),

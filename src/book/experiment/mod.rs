@@ -13,6 +13,7 @@ pub mod digits_long_training;
 pub mod digits_memorisation;
 pub mod digits_network;
 pub mod digits_run;
+pub mod digits_step_time;
 pub mod digits_ve;
 pub mod fast_samplers;
 pub mod guidance;

@@ -16,6 +16,7 @@ pub mod digits_clipping;
 pub mod digits_guidance;
 pub mod digits_likelihood;
 pub mod digits_long_training;
+pub mod digits_step_time;
 pub mod digits_ve;
 pub mod fast_samplers;
 pub mod guidance;
@@ -30,6 +31,7 @@ pub mod ve_seed;
 ///
 /// The chapters are independent, each a function of its own seeds, so they run on parallel
 /// threads (the results do not depend on the scheduling); `progress` follows the longest one.
+/// The digits chapter's step times run after them, on an otherwise idle process.
 pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
     let joined = |r: std::thread::Result<Result<()>>| {
         r.unwrap_or_else(|_| {
@@ -80,7 +82,9 @@ pub fn write_all(out: &Path, progress: Option<ProgressBar>) -> Result<()> {
         joined(dl.join())?;
         sa?;
         gu
-    })
+    })?;
+    // Last and alone: the step times measure the machine as well as the trainer.
+    digits_step_time::write(&out.join("digits")).map(|_| ())
 }
 
 /// Creates `dir` and its parents.
