@@ -1,52 +1,59 @@
-//! `digits::step_seconds`: the fused trainers of several configurations, timed step by step
+//! `digits::time_steps`: the fused trainers of several configurations, timed step by step
 //! as they take turns.
-use score_sde::digits::{step_seconds, Digits, DigitsTrainConfig, Precision};
+use score_sde::digits::{time_steps, train_digits, Digits, DigitsTrainConfig, Precision};
 use score_sde::nn::Activation;
 use score_sde::sde::Vp;
 
-fn small(hidden: Vec<usize>, precision: Precision) -> DigitsTrainConfig {
+fn small(precision: Precision, activation: Activation, threads: usize) -> DigitsTrainConfig {
     DigitsTrainConfig {
-        hidden,
+        hidden: vec![16, 16],
         frequencies: 2,
-        batch: 32,
-        threads: 1,
+        batch: 16,
+        threads,
         precision,
+        activation,
         ..DigitsTrainConfig::book()
     }
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// One list per configuration, in their order, of `rounds * block` positive step times; a
-/// network with about 300 times the multiply-adds of another takes longer per step (median),
-/// in either order and either precision, so each time belongs to its own trainer. The factor
-/// leaves room for any noise of a shared host.
+/// Each trainer, taking turns with the others in blocks of 40 steps, records the losses that
+/// `train_digits` records (every 100th step, bit for bit) for its own configuration: each
+/// is set up from its own seed, precision, activation and thread count, and each list
+/// belongs to its own trainer. Every step has a positive, finite time.
 #[test]
-fn each_trainer_gets_its_own_step_times() {
+fn each_trainer_steps_as_train_digits_does() {
     let d = Digits::book().unwrap();
-    let (big, tiny) = (vec![512, 512], vec![8]);
+    let vp = Vp::song();
     let configs = [
-        small(big.clone(), Precision::F64),
-        small(tiny.clone(), Precision::F32),
-        small(tiny, Precision::F64),
+        small(Precision::F64, Activation::Relu, 1),
+        small(Precision::F32, Activation::Relu, 2),
         DigitsTrainConfig {
-            activation: Activation::Silu,
-            ..small(big, Precision::F32)
+            seed: 8,
+            ..small(Precision::F32, Activation::Silu, 1)
         },
     ];
-    let s = step_seconds(d.train.view(), &Vp::song(), &configs, 3, 4).unwrap();
-    assert_eq!(s.len(), 4);
-    for v in &s {
-        assert_eq!(v.len(), 12);
-        assert!(v.iter().all(|&t| t > 0.0 && t.is_finite()), "{v:?}");
+    let (rounds, block) = (3, 40);
+    let times = time_steps(d.train.view(), &vp, &configs, rounds, block).unwrap();
+    assert_eq!(times.len(), configs.len());
+    for (t, config) in times.iter().zip(&configs) {
+        assert_eq!(t.seconds.len(), rounds * block);
+        assert_eq!(t.losses.len(), rounds * block);
+        assert!(t.seconds.iter().all(|&s| s > 0.0 && s.is_finite()));
+        let trained = train_digits(
+            d.train.view(),
+            &vp,
+            &DigitsTrainConfig {
+                steps: rounds * block,
+                ..config.clone()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(trained.losses, [t.losses[0], t.losses[100]]);
     }
-    let m: Vec<f64> = s.iter().map(|v| median(v)).collect();
-    assert!(m[0] > m[1] && m[0] > m[2], "{m:?}");
-    assert!(m[3] > m[1] && m[3] > m[2], "{m:?}");
+    // The three trainers' losses differ from each other from the first step.
+    assert!(times[0].losses[0] != times[1].losses[0]);
+    assert!(times[1].losses[0] != times[2].losses[0]);
 }
 
 /// No configuration, no round, an empty block, a step count beyond `2^24` and what
@@ -56,7 +63,7 @@ fn each_trainer_gets_its_own_step_times() {
 fn bad_input_is_a_typed_error() {
     let d = Digits::book().unwrap();
     let vp = Vp::song();
-    let ok = [small(vec![8], Precision::F32)];
+    let ok = [small(Precision::F32, Activation::Relu, 1)];
     let x = d.train.view();
     for (configs, rounds, block) in [
         (&[][..], 1, 1),
@@ -65,15 +72,15 @@ fn bad_input_is_a_typed_error() {
         (&ok[..], 1 << 12, (1 << 12) + 1),
         (&ok[..], usize::MAX, 2),
     ] {
-        let e = step_seconds(x, &vp, configs, rounds, block).unwrap_err();
+        let e = time_steps(x, &vp, configs, rounds, block).unwrap_err();
         assert!(e.to_string().contains("step timing"), "{e}");
     }
     let no_batch = [DigitsTrainConfig {
         batch: 0,
         ..ok[0].clone()
     }];
-    assert!(step_seconds(x, &vp, &no_batch, 1, 1).is_err());
+    assert!(time_steps(x, &vp, &no_batch, 1, 1).is_err());
     let mut bad = d.train.clone();
     bad[[3, 5]] = f64::NAN;
-    assert!(step_seconds(bad.view(), &vp, &ok, 1, 1).is_err());
+    assert!(time_steps(bad.view(), &vp, &ok, 1, 1).is_err());
 }

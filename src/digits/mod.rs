@@ -22,4 +22,4 @@ pub use model::{
     Trained,
 };
 pub use nearest::{largest_pairwise_distance, near_copy_fraction, nearest_neighbours, NearCopy};
-pub use step_timing::step_seconds;
+pub use step_timing::{time_steps, StepTimes};

@@ -16,19 +16,26 @@ use crate::fast::Float;
 use crate::rng::SeededRng;
 use crate::sde::LinearSde;
 
-/// The seconds of each step of each configuration's fused trainer, in the order of
-/// `configs`: `rounds` rounds in which each trainer in turn takes `block` steps (so
-/// `rounds * block` steps each). Each trainer starts from its configuration's seed and trains
-/// on the rows of `train` as [`train_digits`](super::train_digits) does; `config.steps` is
-/// ignored. Errors on no configurations, zero `rounds` or `block`, and what
-/// [`train_digits`](super::train_digits) refuses.
-pub fn step_seconds(
+/// One trainer's steps in order: the seconds of each (the trainer's step alone) and its loss.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StepTimes {
+    pub seconds: Vec<f64>,
+    pub losses: Vec<f64>,
+}
+
+/// The steps of each configuration's fused trainer, in the order of `configs`: `rounds`
+/// rounds in which each trainer in turn takes `block` steps (so `rounds * block` steps each).
+/// Each trainer is set up as [`train_digits`](super::train_digits) sets it up, from its
+/// configuration's seed, and its losses are those `train_digits` would record;
+/// `config.steps` is ignored. Errors on no configurations, zero `rounds` or `block`, more
+/// than `2^24` steps, a non-finite loss and what `train_digits` refuses.
+pub fn time_steps(
     train: ArrayView2<f64>,
     sde: &dyn LinearSde,
     configs: &[DigitsTrainConfig],
     rounds: usize,
     block: usize,
-) -> Result<Vec<Vec<f64>>> {
+) -> Result<Vec<StepTimes>> {
     if configs.is_empty() || rounds == 0 || block == 0 {
         return Err(Error::param(
             "step timing",
@@ -52,35 +59,44 @@ pub fn step_seconds(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut seconds = vec![Vec::with_capacity(steps); configs.len()];
+    let mut times = vec![
+        StepTimes {
+            seconds: Vec::with_capacity(steps),
+            losses: Vec::with_capacity(steps),
+        };
+        configs.len()
+    ];
     for _ in 0..rounds {
-        for (trainer, secs) in trainers.iter_mut().zip(&mut seconds) {
+        for (trainer, t) in trainers.iter_mut().zip(&mut times) {
             for _ in 0..block {
-                secs.push(trainer.timed_step()?);
+                let (secs, loss) = trainer.timed_step()?;
+                t.seconds.push(secs);
+                t.losses.push(loss);
             }
         }
     }
-    Ok(seconds)
+    Ok(times)
 }
 
-/// A trainer of either precision that draws its next minibatch and times its step.
+/// A trainer of either precision that draws its next minibatch and times its step:
+/// the seconds and the loss.
 trait Timed {
-    fn timed_step(&mut self) -> Result<f64>;
+    fn timed_step(&mut self) -> Result<(f64, f64)>;
 }
 
 impl<F: Float> Timed for (&Run<'_>, Stepper<F>, SeededRng) {
-    fn timed_step(&mut self) -> Result<f64> {
+    fn timed_step(&mut self) -> Result<(f64, f64)> {
         let (run, s, rng) = self;
         run.draw(s, rng)?;
         let t0 = Instant::now();
-        let loss = s.trainer.step(&s.bufs)?;
+        let loss = s.trainer.step(&s.bufs)?.to_f64();
         let secs = t0.elapsed().as_secs_f64();
-        if !loss.to_f64().is_finite() {
+        if !loss.is_finite() {
             return Err(Error::param(
                 "step timing",
                 "non-finite loss: lower the learning rate",
             ));
         }
-        Ok(secs)
+        Ok((secs, loss))
     }
 }

@@ -1,9 +1,9 @@
 //! How long a step of the digits network's fused trainer takes in `f64` and `f32` with ReLU,
 //! and in `f32` with SiLU: the three trainers take turns in blocks of steps
-//! ([`step_seconds`]), and each one's median step counts.
+//! ([`time_steps`]), and each one's median step counts.
 use serde::{Deserialize, Serialize};
 
-use crate::digits::{step_seconds, Digits, DigitsTrainConfig, Precision};
+use crate::digits::{time_steps, Digits, DigitsTrainConfig, Precision};
 use crate::error::Result;
 use crate::nn::Activation;
 use crate::sde::Vp;
@@ -57,7 +57,7 @@ pub struct StepTimeReport {
 pub fn run(config: &StepTimeConfig) -> Result<StepTimeReport> {
     let t0 = std::time::Instant::now();
     let digits = Digits::book()?;
-    let seconds = step_seconds(
+    let times = time_steps(
         digits.train.view(),
         &Vp::song(),
         &config.trainers(),
@@ -65,7 +65,8 @@ pub fn run(config: &StepTimeConfig) -> Result<StepTimeReport> {
         config.block,
     )?;
     let mut median_ms = [0.0; 3];
-    for (m, mut s) in median_ms.iter_mut().zip(seconds) {
+    for (m, t) in median_ms.iter_mut().zip(times) {
+        let mut s = t.seconds;
         s.sort_by(f64::total_cmp);
         *m = 1e3 * s[s.len() / 2];
     }
