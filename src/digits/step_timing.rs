@@ -26,8 +26,8 @@ pub struct StepTimes {
 /// The steps of each configuration's fused trainer, in the order of `configs`: `rounds`
 /// rounds in which each trainer in turn takes `block` steps (so `rounds * block` steps each).
 /// Each trainer is set up as [`train_digits`](super::train_digits) sets it up, from its
-/// configuration's seed, and its losses are those `train_digits` would record;
-/// `config.steps` is ignored. Errors on no configurations, zero `rounds` or `block`, more
+/// configuration's seed, and its loss at each step is the one `train_digits` has at that
+/// step (it records every 100th); `config.steps` is ignored. Errors on no configurations, zero `rounds` or `block`, more
 /// than `2^24` steps, a non-finite loss and what `train_digits` refuses.
 pub fn time_steps(
     train: ArrayView2<f64>,
