@@ -217,6 +217,33 @@ fn conditional_training_and_guided_sampling_are_reproducible() {
     assert!(train_conditional_digits(x.view(), labels, &sde, &config, 1.5, None).is_err());
 }
 
+/// Label dropout keeps a drawn row's label when its `u ~ U[0, 1)` is at least `p`: at
+/// `p = 1` every label is dropped, so two trainings on different labels give the same weights
+/// bit for bit (the labels draw no random numbers); at `p = 0` every label is kept, and the
+/// same two trainings differ.
+#[test]
+fn label_dropout_drops_every_label_at_one_and_none_at_zero() {
+    let digits = Digits::book().unwrap();
+    let x = digits.train_subset(100).unwrap();
+    let labels = &digits.train_labels[..100];
+    let shifted: Vec<u8> = labels.iter().map(|&y| (y + 1) % 10).collect();
+    let sde = Vp::song();
+    let config = DigitsTrainConfig {
+        hidden: vec![16],
+        steps: 5,
+        batch: 16,
+        threads: 1,
+        ..DigitsTrainConfig::book()
+    };
+    let train = |y: &[u8], p: f64| {
+        train_conditional_digits(x.view(), y, &sde, &config, p, None)
+            .unwrap()
+            .net
+    };
+    assert_eq!(train(labels, 1.0), train(&shifted, 1.0));
+    assert_ne!(train(labels, 0.0), train(&shifted, 0.0));
+}
+
 /// A short run (1500 steps of 128 images, hidden 128-128, all training images) sampled with
 /// 100 ancestral steps, 10 images of each class from the same prior draws and noise at
 /// w = 0 and w = 3: the classifier puts more of the guided samples in their requested class.

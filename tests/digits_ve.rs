@@ -189,6 +189,9 @@ fn default_config_is_bit_identical_to_the_plain_loop() {
     let scaled = train_digits(train.view(), &vp, &on, None).unwrap();
     assert_ne!(scaled.losses[1..], got.losses[1..]);
     assert!((scaled.data_var.unwrap() - mean_pixel_variance(train.view())).abs() < 1e-15);
+    // The trained model carries the input scaling (or none) with the weights.
+    assert_eq!(scaled.model(&scaled.ema, &vp).data_var, scaled.data_var);
+    assert_eq!(got.model(&got.ema, &vp).data_var, None);
 }
 
 /// Training in `f32` tracks `f64`: 401 steps on 100 images, every recorded loss within 1%
